@@ -1,0 +1,64 @@
+r"""SimCLR + FedAvg on the Free Spoken Digit Dataset, one client per speaker: the defaults.
+
+Every other config starts from this one and changes a few fields.
+
+  python -m fassl_jax.main --config=configs/base.py --workdir=runs/base
+"""
+
+import ml_collections
+
+
+def get_config():
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.mode = "federated"  # or "centralized": the same model, loss and step code on all the audio
+
+    c.data = dict(
+        source="spoken_digit",  # spoken_digit | audiofolder | synthetic
+        dir="",  # FSDD folder; empty: $FASSL_DATA_DIR, else TFDS
+        clip_seconds=1.0,
+        cache_dir="",  # log-mel cache; empty: $FASSL_CACHE_DIR or ~/.cache/fassl_jax; "none": off
+    )
+    c.audio = dict(n_mels=64, eps=1e-5)  # log(mel + eps), 16 kHz, n_fft 1024, hop 160
+    c.partition = dict(
+        kind="natural",  # natural (one client per speaker) | dirichlet | iid
+        splits_per_group=1,  # natural: clients per speaker
+        num_clients=6,  # dirichlet, iid
+        alpha=0.1,  # dirichlet concentration
+        label="digit",  # dirichlet: the label it skews
+        size_sigma=0.0,  # log-normal spread of client sizes (natural splits, iid)
+        min_client_size=1,
+    )
+
+    c.model = dict(
+        encoder="audio_ntt",
+        channels=64,
+        embed_dim=2048,
+        dropout=0.3,
+        conv_impl="auto",  # xla | im2col | im2col_grad; auto: im2col_grad on CPU, else xla
+    )
+    c.ssl = dict(
+        method="simclr",
+        temperature=0.1,
+        proj_dim=128,
+        crop_frames=96,
+        gain_db=6.0,
+        noise_std=0.05,
+    )
+
+    c.fl = dict(
+        rounds=100,
+        clients_per_round=6,
+        batch_size=32,
+        local_epochs=1.0,  # per round, unless local_steps > 0
+        local_steps=0,
+        max_local_steps=0,  # > 0: cap for large clients
+        clients_in_parallel=0,  # per device, clients trained at once; 0: auto (CPU 1, else all)
+        unroll_local_steps=1,  # lax.scan unroll of the local steps
+    )
+    c.client = dict(optimizer="sgd", learning_rate=0.05, momentum=0.9)
+    c.server = dict(aggregator="fedavg", optimizer="sgd", learning_rate=1.0, momentum=0.0)
+
+    c.eval = dict(every=10, recall_at=(1, 5, 10, 20, 50), batch_size=256)
+    c.checkpoint = dict(every=1, keep=2)
+    return c

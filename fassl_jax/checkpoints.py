@@ -1,0 +1,48 @@
+"""Orbax checkpoints of the whole run state: a finished round is never lost, a save never
+half-written (orbax commits each step atomically)."""
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class Checkpointer:
+    """One CheckpointManager over workdir/checkpoints; steps are rounds finished."""
+
+    def __init__(self, workdir: str, keep: int = 2):
+        self.manager = ocp.CheckpointManager(
+            os.path.abspath(os.path.join(workdir, "checkpoints")),
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+        )
+
+    def latest_round(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, rounds_done: int, state: Any, meta: dict) -> None:
+        """Asynchronous; call wait() before reading the checkpoint or exiting."""
+        self.manager.save(
+            rounds_done,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
+        )
+
+    def restore(self, like: Any, rounds_done: int | None = None) -> tuple[Any, dict]:
+        """Restores into the structure and shardings of `like` (NamedTuples stay NamedTuples)."""
+        step = self.latest_round() if rounds_done is None else rounds_done
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        out = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+            ),
+        )
+        return out.state, out.meta
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.close()

@@ -1,0 +1,70 @@
+"""Checks a config before any work starts; each error names the key and what to set it to."""
+
+import ml_collections
+
+from fassl_jax.data.partitions import PARTITIONS
+from fassl_jax.data.sources import SOURCES
+from fassl_jax.errors import ConfigError
+from fassl_jax.federated.aggregators import AGGREGATORS
+from fassl_jax.federated.optimizers import OPTIMIZERS
+from fassl_jax.models.encoders import CONV_IMPLS, ENCODERS
+from fassl_jax.ssl import METHODS
+
+MODES = ("federated", "centralized")
+
+_CHOICES = {
+    "mode": MODES,
+    "data.source": SOURCES,
+    "partition.kind": PARTITIONS,
+    "model.encoder": ENCODERS,
+    "model.conv_impl": (*CONV_IMPLS, "auto"),
+    "ssl.method": METHODS,
+    "client.optimizer": OPTIMIZERS,
+    "server.optimizer": OPTIMIZERS,
+    "server.aggregator": AGGREGATORS,
+}
+_AT_LEAST = {
+    "fl.rounds": 1,
+    "fl.clients_per_round": 1,
+    "fl.batch_size": 2,
+    "fl.local_steps": 0,
+    "fl.max_local_steps": 0,
+    "fl.clients_in_parallel": 0,
+    "fl.unroll_local_steps": 1,
+    "model.channels": 1,
+    "model.embed_dim": 1,
+    "eval.every": 1,
+    "eval.batch_size": 1,
+    "checkpoint.keep": 1,
+    "partition.num_clients": 1,
+    "partition.splits_per_group": 1,
+    "data.clip_seconds": 0.1,
+}
+_POSITIVE = ("fl.local_epochs", "client.learning_rate", "server.learning_rate", "partition.alpha")
+
+
+def _get(config: ml_collections.ConfigDict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    for key, choices in _CHOICES.items():
+        value = _get(config, key)
+        if value not in choices:
+            raise ConfigError(
+                f"config.{key}={value!r} is not known; choose one of: {', '.join(sorted(choices))}"
+            )
+    for key, low in _AT_LEAST.items():
+        value = _get(config, key)
+        if value < low:
+            raise ConfigError(f"config.{key} must be >= {low} (got {value})")
+    for key in _POSITIVE:
+        value = _get(config, key)
+        if not value > 0:
+            raise ConfigError(f"config.{key} must be > 0 (got {value})")
+    for k in config.eval.recall_at:
+        if k < 1:
+            raise ConfigError(f"config.eval.recall_at holds {k}; every k must be >= 1")

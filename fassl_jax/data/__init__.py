@@ -1,0 +1,1 @@
+"""Audio sources, partitions of a source into clients, and the client store."""

@@ -1,0 +1,58 @@
+"""Any folder of wavs laid out as PATH/<label>/<file>.wav, or PATH/{train,test}/<label>/...
+
+One task, "label". With train/ and test/ subfolders the clips get those splits; without,
+every clip is in split "all" (evaluation then uses leave-one-out retrieval).
+"""
+
+import os
+
+import numpy as np
+
+from fassl_jax.data import audio_io
+from fassl_jax.data.audioset import AudioSet, encode_labels
+from fassl_jax.errors import DataError
+
+SPLIT_DIRS = ("train", "test")
+
+
+def _labelled_files(folder: str) -> list[tuple[str, str]]:
+    """(label, path) for every wav in folder/<label>/."""
+    found = []
+    for label in sorted(os.listdir(folder)):
+        sub = os.path.join(folder, label)
+        if os.path.isdir(sub):
+            found += [
+                (label, os.path.join(sub, f)) for f in sorted(os.listdir(sub)) if f.endswith(".wav")
+            ]
+    return found
+
+
+def load(path: str, sample_rate: int = 16_000, clip_seconds: float = 1.0) -> AudioSet:
+    if not os.path.isdir(path):
+        raise DataError(
+            f"audio folder {path} does not exist; give a folder laid out as PATH/<label>/<file>.wav"
+        )
+    has_split = all(os.path.isdir(os.path.join(path, s)) for s in SPLIT_DIRS)
+    if has_split:
+        files, split = [], []
+        for s in SPLIT_DIRS:
+            part = _labelled_files(os.path.join(path, s))
+            files += part
+            split += [s] * len(part)
+    else:
+        files = _labelled_files(path)
+        split = ["all"] * len(files)
+    if not files:
+        raise DataError(
+            f"no .wav files under {path}; lay it out as PATH/<label>/<file>.wav "
+            "(optionally PATH/train/<label>/... and PATH/test/<label>/...)"
+        )
+    labels, classes = encode_labels([label for label, _ in files])
+    if len(classes) < 2:
+        raise DataError(f"{path} holds a single label ({classes[0]}); retrieval needs at least two")
+    waves = audio_io.read_clips(
+        [p for _, p in files], sample_rate, int(round(sample_rate * clip_seconds))
+    )
+    return AudioSet(
+        waves, {"label": labels}, {"label": classes}, np.array(split), client_label=None
+    )

@@ -1,0 +1,103 @@
+"""The client store (every client's clips, packed), cohort sampling, and local batch schedules."""
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from fassl_jax.errors import DataError
+
+
+class ClientStore(NamedTuple):
+    """All clients' clip ids packed end to end: memory is the ids plus 8 bytes per client."""
+
+    example_ids: np.ndarray  # [total] int32: indices into the example pool, client by client
+    offsets: np.ndarray  # [num_clients + 1] int64
+
+    @classmethod
+    def from_partition(cls, clients: list[np.ndarray]) -> "ClientStore":
+        for i, c in enumerate(clients):
+            if len(c) == 0:
+                raise DataError(
+                    f"client {i} holds no clips; use fewer clients or a less skewed partition"
+                )
+        sizes = np.array([len(c) for c in clients], np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        return cls(np.concatenate(clients).astype(np.int32), offsets)
+
+    @property
+    def num_clients(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def examples_of(self, client: int) -> np.ndarray:
+        return self.example_ids[self.offsets[client] : self.offsets[client + 1]]
+
+
+class LocalWork(NamedTuple):
+    """How much a client trains per round: epochs over its clips, or a fixed number of steps."""
+
+    batch_size: int
+    epochs: float = 1.0
+    steps: int = 0  # > 0: exactly this many steps, whatever the client's size
+    max_steps: int = 0  # > 0: cap on the steps of large clients
+
+    def steps_for(self, num_examples: np.ndarray) -> np.ndarray:
+        if self.steps > 0:
+            return np.full(np.shape(num_examples), self.steps, np.int64)
+        steps = np.ceil(self.epochs * np.asarray(num_examples) / self.batch_size).astype(np.int64)
+        steps = np.maximum(steps, 1)
+        return np.minimum(steps, self.max_steps) if self.max_steps > 0 else steps
+
+
+class Cohort(NamedTuple):
+    """One round's clients. `batches` index the example pool; padding is masked out."""
+
+    client_ids: np.ndarray  # [C] int32; -1 marks a padding client
+    batches: np.ndarray  # [C, S, B] int32 example ids
+    step_mask: np.ndarray  # [C, S] bool; False marks a padding step that changes nothing
+    weights: np.ndarray  # [C] float32: the client's clip count (FedAvg's n_i); 0 for padding
+
+
+def sample_clients(num_clients: int, cohort_size: int, seed: int, round_index: int) -> np.ndarray:
+    """A uniform sample without replacement, seeded by (seed, round)."""
+    rng = np.random.default_rng([seed, round_index, 0])
+    return np.sort(rng.choice(num_clients, size=cohort_size, replace=False))
+
+
+def build_cohort(
+    store: ClientStore,
+    client_ids: np.ndarray,
+    work: LocalWork,
+    num_steps: int,
+    seed: int,
+    round_index: int,
+    pad_clients_to: int = 1,
+) -> Cohort:
+    """Each client streams through fresh shuffles of its clips, `batch_size` at a time.
+
+    Clients get `work.steps_for(size)` real steps, padded with masked steps to num_steps;
+    the cohort is padded with zero-weight clients to a multiple of pad_clients_to.
+    """
+    rng = np.random.default_rng([seed, round_index, 1])
+    b = work.batch_size
+    cohort_size = math.ceil(len(client_ids) / pad_clients_to) * pad_clients_to
+    batches = np.zeros((cohort_size, num_steps, b), np.int32)
+    step_mask = np.zeros((cohort_size, num_steps), bool)
+    weights = np.zeros(cohort_size, np.float32)
+    ids = np.full(cohort_size, -1, np.int32)
+    for row, client in enumerate(client_ids):
+        own = store.examples_of(client)
+        steps = min(int(work.steps_for(len(own))), num_steps)
+        need = steps * b
+        order = np.concatenate(
+            [rng.permutation(len(own)) for _ in range(math.ceil(need / len(own)))]
+        )
+        batches[row, :steps] = own[order[:need]].reshape(steps, b)
+        step_mask[row, :steps] = True
+        weights[row] = len(own)
+        ids[row] = client
+    return Cohort(ids, batches, step_mask, weights)

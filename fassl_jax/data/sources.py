@@ -1,0 +1,51 @@
+"""Audio sources by name, and their log-mel features (computed once, then cached on disk)."""
+
+import hashlib
+import os
+
+import numpy as np
+
+from fassl_jax.audio import features
+from fassl_jax.data import audiofolder, spoken_digit, synthetic
+from fassl_jax.data.audioset import AudioSet
+from fassl_jax.errors import DataError, unknown_name
+
+SOURCES = {
+    "spoken_digit": spoken_digit.load,
+    "audiofolder": audiofolder.load,
+    "synthetic": synthetic.load,
+}
+CACHE_ENV_VAR = "FASSL_CACHE_DIR"
+
+
+def default_cache_dir() -> str:
+    return os.environ.get(CACHE_ENV_VAR) or os.path.join(
+        os.path.expanduser("~"), ".cache", "fassl_jax"
+    )
+
+
+def load_waveforms(source: str, **kwargs) -> AudioSet:
+    if source not in SOURCES:
+        raise unknown_name("data source", source, SOURCES)
+    data = SOURCES[source](**kwargs)
+    if len(data.audio) == 0:
+        raise DataError(f"data source {source!r} returned no clips")
+    return data
+
+
+def to_log_mel(data: AudioSet, cfg: features.LogMelConfig, cache_dir: str | None) -> AudioSet:
+    """Replaces waveforms by log-mels; keyed by the waveforms' bytes, so edits invalidate it."""
+    path = None
+    if cache_dir:
+        digest = hashlib.sha1(data.audio.tobytes())
+        digest.update(repr(cfg).encode())
+        path = os.path.join(cache_dir, f"logmel-{digest.hexdigest()[:20]}.npy")
+        if os.path.exists(path):
+            return data._replace(audio=np.load(path))
+    mels = features.log_mel_batched(data.audio, cfg)
+    if path:
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp.npy"
+        np.save(tmp, mels)
+        os.replace(tmp, path)  # atomic: a killed run never leaves a half-written cache file
+    return data._replace(audio=mels)

@@ -1,0 +1,98 @@
+"""Retrieval evaluation of a frozen encoder: cosine kNN, Recall@k (as in VCOP and FedVSSL).
+
+A query is a hit at k when any of its k nearest gallery items shares its label.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def cosine_similarity(queries: jax.Array, gallery: jax.Array) -> jax.Array:
+    """[Q, D], [G, D] -> [Q, G]."""
+    q = queries / jnp.linalg.norm(queries, axis=-1, keepdims=True).clip(1e-12)
+    g = gallery / jnp.linalg.norm(gallery, axis=-1, keepdims=True).clip(1e-12)
+    return q @ g.T
+
+
+def recall_at_k(
+    sim: np.ndarray,
+    query_labels: np.ndarray,
+    gallery_labels: np.ndarray,
+    ks: Sequence[int],
+    exclude_self: bool = False,
+) -> dict[str, float]:
+    """Recall@k for each k from a [Q, G] similarity matrix.
+
+    exclude_self: queries are the gallery (leave-one-out), so item i never retrieves itself.
+    """
+    sim = np.array(sim, dtype=np.float64)
+    if exclude_self:
+        np.fill_diagonal(sim, -np.inf)
+    k_max = min(max(ks), sim.shape[1] - int(exclude_self))
+    nearest = np.argsort(-sim, axis=1, kind="stable")[:, :k_max]  # ties: lower index first
+    hits = gallery_labels[nearest] == query_labels[:, None]  # [Q, k_max]
+    return {f"recall@{k}": float(hits[:, :k].any(axis=1).mean()) for k in ks}
+
+
+class RetrievalData(NamedTuple):
+    """Queries and gallery, labelled once per task. gallery None: leave-one-out on queries."""
+
+    queries: np.ndarray  # [Q, T, F]
+    query_labels: dict[str, np.ndarray]
+    gallery: np.ndarray | None  # [G, T, F]
+    gallery_labels: dict[str, np.ndarray] | None
+
+
+class Evaluator:
+    """Embeds queries and gallery once per call, then scores every task.
+
+    embed_fn(variables, clips [B, T, F]) -> [B, D]; it is jitted for one batch size.
+    """
+
+    def __init__(
+        self,
+        embed_fn: Callable[[Any, jax.Array], jax.Array],
+        data: RetrievalData,
+        ks: Sequence[int] = (1, 5, 10, 20, 50),
+        batch_size: int = 256,
+    ):
+        self.embed_fn = jax.jit(embed_fn)
+        self.data = data
+        self.ks = tuple(ks)
+        self.batch_size = batch_size
+
+    def embed(self, variables, clips: np.ndarray) -> np.ndarray:
+        out = []
+        for start in range(0, len(clips), self.batch_size):
+            chunk = clips[start : start + self.batch_size]
+            padded = np.pad(
+                chunk, [(0, self.batch_size - len(chunk))] + [(0, 0)] * (chunk.ndim - 1)
+            )
+            out.append(np.asarray(self.embed_fn(variables, padded))[: len(chunk)])
+        return np.concatenate(out)
+
+    def run(self, variables) -> dict[str, dict[str, float]]:
+        d = self.data
+        queries = self.embed(variables, d.queries)
+        loo = d.gallery is None
+        gallery = queries if loo else self.embed(variables, d.gallery)
+        sim = np.asarray(cosine_similarity(queries, gallery))
+        gallery_labels = d.query_labels if loo else d.gallery_labels
+        return {
+            task: recall_at_k(sim, labels, gallery_labels[task], self.ks, exclude_self=loo)
+            for task, labels in d.query_labels.items()
+        }
+
+
+def mean_log_mel(mean: float, std: float) -> Callable[[Any, jax.Array], jax.Array]:
+    """The log-mel baseline: standardised log-mel averaged over time. Ignores variables."""
+
+    def embed(variables, clips):
+        del variables
+        return ((clips - mean) / std).mean(axis=1)
+
+    return embed

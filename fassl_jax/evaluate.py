@@ -1,0 +1,95 @@
+"""Scores a run's final encoder on any folder of labelled wavs, beside the two baselines.
+
+  python -m fassl_jax.evaluate --workdir=runs/quick --data=audiofolder:PATH
+
+PATH/<label>/<file>.wav (leave-one-out retrieval), or PATH/{train,test}/<label>/<file>.wav
+(test queries against the train gallery). The last line printed is one JSON object:
+{"model": {"recall@1": ...}, "random_init": {...}, "logmel": {...}}.
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+
+from fassl_jax import launch
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A finished (or stopped) run's workdir.")
+_DATA = flags.DEFINE_string("data", None, "audiofolder:PATH")
+flags.mark_flags_as_required(["workdir", "data"])
+
+
+def evaluate(workdir: str, data: str) -> dict[str, dict[str, float]]:
+    import jax
+    import ml_collections
+
+    from fassl_jax import train
+    from fassl_jax.audio import features
+    from fassl_jax.checkpoints import Checkpointer
+    from fassl_jax.data import audiofolder, sources
+    from fassl_jax.errors import UserError
+    from fassl_jax.eval import retrieval
+    from fassl_jax.models.heads import encoder_variables
+
+    kind, _, path = data.partition(":")
+    if kind != "audiofolder" or not path:
+        raise UserError(f"--data={data!r}: write it as audiofolder:PATH")
+    config_path = os.path.join(workdir, "config.json")
+    if not os.path.exists(config_path):
+        raise UserError(f"{workdir} holds no run (no config.json); give the --workdir of a run")
+    with open(config_path) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    ckpt = Checkpointer(workdir)
+    if ckpt.latest_round() is None:
+        raise UserError(f"{workdir} holds no checkpoint yet; run some rounds first")
+
+    # The input statistics are module attributes, not params: any values give the same shapes.
+    method = train.build_method(config, 0.0, 1.0)
+    _, server_tx, aggregator = train.build_optimizers(config)
+    initial = train.init_state(config, method, server_tx, aggregator)
+    initial_encoder = jax.device_get(
+        encoder_variables({"params": initial.params, **initial.model_state})
+    )
+    state, meta = ckpt.restore(initial)
+    ckpt.close()
+    mean, std = meta["input_mean"], meta["input_std"]
+    encoder = train.build_method(config, mean, std).model.encoder
+
+    clips = audiofolder.load(path, clip_seconds=config.data.clip_seconds)
+    clips = sources.to_log_mel(
+        clips, features.LogMelConfig(eps=config.audio.eps), sources.default_cache_dir()
+    )
+    if set(clips.split) == {"all"}:
+        eval_data = retrieval.RetrievalData(clips.audio, clips.labels, None, None)
+    else:
+        train_part, test_part = (
+            clips.subset(clips.split == "train"),
+            clips.subset(clips.split == "test"),
+        )
+        eval_data = retrieval.RetrievalData(
+            test_part.audio, test_part.labels, train_part.audio, train_part.labels
+        )
+
+    def score(embed_fn, variables):
+        ev = retrieval.Evaluator(embed_fn, eval_data, config.eval.recall_at, config.eval.batch_size)
+        return ev.run(variables)["label"]
+
+    embed = lambda v, x: encoder.apply(v, x, train=False)  # noqa: E731
+    return {
+        "model": score(embed, encoder_variables({"params": state.params, **state.model_state})),
+        "random_init": score(embed, initial_encoder),
+        "logmel": score(retrieval.mean_log_mel(mean, std), None),
+    }
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
+    scores = evaluate(_WORKDIR.value, _DATA.value)
+    print(launch.summary_table({"tasks": {"label": scores}}))
+    print(json.dumps(scores))
+
+
+if __name__ == "__main__":
+    launch.run_cli(app, main, sys.argv, module="fassl_jax.evaluate")

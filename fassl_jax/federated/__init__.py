@@ -1,0 +1,1 @@
+"""Federated round: client updates mapped over a cohort, aggregation, server optimizer."""

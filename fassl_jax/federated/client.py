@@ -1,0 +1,55 @@
+"""A client's local training: the same step code serves federated clients and centralized runs."""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from fassl_jax.ssl.base import LossFn
+
+
+class LocalResult(NamedTuple):
+    params: Any
+    model_state: Any  # non-param collections, e.g. {"batch_stats": ...}
+    opt_state: optax.OptState
+    loss: jax.Array  # mean over the active steps
+    steps: jax.Array  # number of active steps
+
+
+def make_local_training(
+    loss_fn: LossFn, tx: optax.GradientTransformation, unroll: int | bool = 1
+) -> Callable[..., LocalResult]:
+    """Returns local_train(params, model_state, opt_state, examples, batches, step_mask, key).
+
+    examples: [N, T, F] pool; batches: [S, B] ids into it; step_mask: [S] (a False step leaves
+    every carried value untouched). `unroll` goes to lax.scan: on CPU, conv weight gradients
+    inside a rolled loop are very slow (JAX issue 12868), and unrolling avoids it.
+    """
+
+    def local_train(params, model_state, opt_state, examples, batches, step_mask, key):
+        def step(carry, inputs):
+            params, model_state, opt_state = carry
+            ids, active, step_key = inputs
+
+            def objective(p):
+                return loss_fn({"params": p, **model_state}, examples[ids], step_key)
+
+            (loss, new_model_state), grads = jax.value_and_grad(objective, has_aux=True)(params)
+            updates, new_opt_state = tx.update(grads, opt_state, params)
+            new = (optax.apply_updates(params, updates), dict(new_model_state), new_opt_state)
+            carry = jax.tree.map(lambda n, o: jnp.where(active, n, o), new, carry)
+            return carry, jnp.where(active, loss, 0.0)
+
+        # Step s uses fold_in(key, s): the keys do not depend on how far the steps are padded.
+        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(batches.shape[0]))
+        carry = (params, dict(model_state), opt_state)
+        (params, model_state, opt_state), losses = jax.lax.scan(
+            step, carry, (batches, step_mask, keys), unroll=unroll
+        )
+        steps = step_mask.sum()
+        mean_loss = losses.sum() / jnp.maximum(steps, 1).astype(losses.dtype)
+        return LocalResult(params, model_state, opt_state, mean_loss, steps)
+
+    return local_train

@@ -1,0 +1,30 @@
+"""Command line: python -m fassl_jax.main --config=configs/quickstart.py --workdir=runs/quick
+
+Override any config value with --config.a.b=value; an unknown key fails at once.
+"""
+
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from fassl_jax import launch
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file.", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and summary go.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    from fassl_jax import train  # after flag parsing, so --help stays fast
+
+    summary = train.run(_CONFIG.value, _WORKDIR.value)
+    print(launch.summary_table(summary))
+
+
+if __name__ == "__main__":
+    launch.run_cli(app, main, sys.argv, module="fassl_jax.main")

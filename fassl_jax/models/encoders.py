@@ -1,0 +1,147 @@
+"""Audio encoders: log-mel [B, T, F] -> embedding [B, D]."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Dtype = jnp.float32
+
+
+def im2col_3x3(x: jax.Array) -> jax.Array:
+    """[B, H, W, C] -> [B, H, W, 9 * C]: each pixel's zero-padded 3x3 neighbourhood, ordered
+    (kh, kw, c) to match a reshaped HWIO kernel."""
+    h, w = x.shape[1:3]
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return jnp.concatenate([xp[:, i : i + h, j : j + w] for i in range(3) for j in range(3)], -1)
+
+
+@jax.custom_vjp
+def conv3x3_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """3x3 SAME convolution as im2col + matmul, with a backward pass of matmuls too.
+
+    Under a vmap over per-client kernels every product is a batched matmul; lax.conv would
+    become a grouped convolution, which XLA's CPU backend runs several times slower.
+    """
+    cin, cout = kernel.shape[2:]
+    return im2col_3x3(x) @ kernel.reshape(9 * cin, cout)
+
+
+def _conv3x3_fwd(x, kernel):
+    return conv3x3_matmul(x, kernel), (x, kernel)
+
+
+def _conv3x3_bwd(residuals, g):
+    x, kernel = residuals
+    cin, cout = kernel.shape[2:]
+    d_kernel = jnp.einsum("bhwk,bhwo->ko", im2col_3x3(x), g).reshape(kernel.shape)
+    # The input gradient is the same convolution of g with the flipped, transposed kernel.
+    flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2).reshape(9 * cout, cin)
+    return im2col_3x3(g) @ flipped, d_kernel
+
+
+conv3x3_matmul.defvjp(_conv3x3_fwd, _conv3x3_bwd)
+
+
+def xla_conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+def _conv3x3(x, kernel):
+    if x.shape[-1] == 1:  # one input channel: 9 shifted multiply-adds beat XLA's CPU conv 8x
+        h, w = x.shape[1:3]
+        xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        return sum(
+            xp[:, i : i + h, j : j + w] * kernel[i, j, 0] for i in range(3) for j in range(3)
+        )
+    return xla_conv3x3(x, kernel)
+
+
+@jax.custom_vjp
+def conv3x3_im2col_grad(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Convolution forward; backward: the input gradient as a (forward) convolution and the
+    kernel gradient as one im2col matmul. On CPU, XLA's kernel-gradient convolution runs
+    tens of times slower inside a loop (lax.scan, lax.map; JAX issue 12868); this one does not.
+    """
+    return _conv3x3(x, kernel)
+
+
+def _conv3x3_ig_fwd(x, kernel):
+    return _conv3x3(x, kernel), (x, kernel)
+
+
+def _conv3x3_ig_bwd(residuals, g):
+    x, kernel = residuals
+    cin, cout = kernel.shape[2:]
+    patches = im2col_3x3(x).reshape(-1, 9 * cin)
+    d_kernel = (patches.T @ g.reshape(-1, cout)).reshape(kernel.shape)
+    return _conv3x3(g, kernel[::-1, ::-1].transpose(0, 1, 3, 2)), d_kernel
+
+
+conv3x3_im2col_grad.defvjp(_conv3x3_ig_fwd, _conv3x3_ig_bwd)
+
+
+class Conv3x3(nn.Module):
+    """A 3x3 SAME convolution with nn.Conv's parameters, computed as `impl` says (CONV_IMPLS):
+    "xla" (lax.conv and its autodiff: best on accelerators), "im2col" (matmuls only: a
+    vmap over per-client kernels stays a batched matmul), "im2col_grad" (convolution
+    forward, im2col kernel gradient: fast inside loops on CPU)."""
+
+    features: int
+    impl: str = "xla"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:  # [B, H, W, Cin]
+        cin = x.shape[-1]
+        kernel = self.param(
+            "kernel", nn.initializers.lecun_normal(), (3, 3, cin, self.features), Dtype
+        )
+        bias = self.param("bias", nn.initializers.zeros, (self.features,), Dtype)
+        y = CONV_IMPLS[self.impl](x, kernel)
+        return y + bias
+
+
+CONV_IMPLS = {"xla": xla_conv3x3, "im2col": conv3x3_matmul, "im2col_grad": conv3x3_im2col_grad}
+
+
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """2x2 max pool, stride 2, floor mode, as a reshape and max: the same output as
+    nn.max_pool with a cheaper backward pass on CPU."""
+    b, h, w, c = x.shape
+    x = x[:, : h // 2 * 2, : w // 2 * 2]
+    return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+class AudioNTT2020(nn.Module):
+    """BYOL-A's encoder (Niizumi et al. 2021): 3 x [conv3x3, BN, ReLU, maxpool 2],
+    an MLP per frame, then mean + max pooling over time.
+
+    5.3M parameters at channels=64, embed_dim=2048 (the published size).
+    """
+
+    channels: int = 64
+    embed_dim: int = 2048
+    dropout: float = 0.3
+    conv_impl: str = "xla"
+    bn_momentum: float = 0.9  # PyTorch's BatchNorm default (0.1 there)
+    input_mean: float = 0.0  # dataset statistics of the log-mel input
+    input_std: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:  # [B, T, F]
+        x = (x - self.input_mean) / self.input_std
+        x = x[..., None]
+        for _ in range(3):
+            x = Conv3x3(self.channels, self.conv_impl)(x)
+            x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)(x)
+            x = nn.relu(max_pool_2x2(x))  # = pool(relu(x)), on 4x fewer values
+        b, t, f, c = x.shape
+        x = x.reshape(b, t, f * c)  # one feature vector per time step
+        x = nn.relu(nn.Dense(self.embed_dim)(x))
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        x = nn.relu(nn.Dense(self.embed_dim)(x))
+        return x.mean(axis=1) + x.max(axis=1)
+
+
+ENCODERS = {"audio_ntt": AudioNTT2020}

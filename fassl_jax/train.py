@@ -1,0 +1,233 @@
+"""The experiment as a story: data -> clients -> model -> rounds -> evaluation -> summary."""
+
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tqdm
+
+from fassl_jax import config_check, ssl
+from fassl_jax.audio import features
+from fassl_jax.checkpoints import Checkpointer
+from fassl_jax.data import clients, partitions, sources
+from fassl_jax.data.audioset import AudioSet
+from fassl_jax.errors import ConfigError, UserError
+from fassl_jax.eval import retrieval
+from fassl_jax.federated import aggregators, optimizers, placement
+from fassl_jax.federated import round as fl_round
+from fassl_jax.federated.client import make_local_training
+from fassl_jax.models.encoders import ENCODERS
+from fassl_jax.models.heads import encoder_variables
+from fassl_jax.run_log import MetricsLog, write_json
+
+# Keys a resumed run may change: how long it runs and how often it evaluates or saves.
+RESUMABLE_CHANGES = ("fl.rounds", "eval.every", "checkpoint.every", "checkpoint.keep")
+
+
+def load_log_mels(config: ml_collections.ConfigDict) -> AudioSet:
+    d = config.data
+    kwargs = {"clip_seconds": d.clip_seconds}
+    if d.source in ("spoken_digit", "audiofolder"):
+        kwargs["data_dir" if d.source == "spoken_digit" else "path"] = d.dir
+    data = sources.load_waveforms(d.source, **kwargs)
+    cache = None if d.cache_dir == "none" else d.cache_dir or sources.default_cache_dir()
+    return sources.to_log_mel(data, features.LogMelConfig(eps=config.audio.eps), cache)
+
+
+def build_clients(config, pretrain: AudioSet) -> clients.ClientStore:
+    if config.mode == "centralized":  # one client holding every clip
+        return clients.ClientStore.from_partition([np.arange(len(pretrain.audio))])
+    p = config.partition
+    rng = np.random.default_rng([config.seed, 7])
+    parts = partitions.partition(
+        p.kind, pretrain, rng, **{k: v for k, v in p.items() if k != "kind"}
+    )
+    return clients.ClientStore.from_partition(parts)
+
+
+def on_cpu() -> bool:
+    return jax.default_backend() == "cpu"
+
+
+def build_method(config, input_mean: float, input_std: float) -> ssl.SSLMethod:
+    m = config.model
+    conv_impl = m.conv_impl if m.conv_impl != "auto" else "im2col_grad" if on_cpu() else "xla"
+    encoder = ENCODERS[m.encoder](
+        channels=m.channels,
+        embed_dim=m.embed_dim,
+        dropout=m.dropout,
+        conv_impl=conv_impl,
+        input_mean=input_mean,
+        input_std=input_std,
+    )
+    options = {k: v for k, v in config.ssl.items() if k != "method"}
+    return ssl.METHODS[config.ssl.method](encoder, m.embed_dim, **options)
+
+
+def build_optimizers(config):
+    """(client optimizer, server optimizer, aggregator). Centralized runs have no server: the
+    client optimizer's state is kept in the server state's place and carries over."""
+    c, s = config.client, config.server
+    client_tx = optimizers.make(c.optimizer, c.learning_rate, c.momentum)
+    if config.mode == "centralized":
+        return client_tx, client_tx, aggregators.fedavg()
+    server_tx = optimizers.make(s.optimizer, s.learning_rate, s.momentum)
+    return client_tx, server_tx, aggregators.AGGREGATORS[s.aggregator]()
+
+
+def init_state(config, method: ssl.SSLMethod, server_tx, aggregator) -> fl_round.ServerState:
+    clip = jnp.zeros((2, method.example_frames, config.audio.n_mels), jnp.float32)
+    variables = method.model.init(jax.random.key(config.seed), clip, train=False)
+    params = variables.pop("params")
+    return fl_round.ServerState(
+        params, dict(variables), server_tx.init(params), aggregator.init(params), jnp.int32(0)
+    )
+
+
+def check_workdir_config(workdir: str, config) -> None:
+    """A workdir holds one run: resuming with another config would mix two experiments."""
+    path = os.path.join(workdir, "config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            old = ml_collections.ConfigDict(json.load(f)).to_dict()
+        new = json.loads(config.to_json())
+        diffs = [k for k in _flat(new) | _flat(old) if _flat(new).get(k) != _flat(old).get(k)]
+        diffs = [k for k in diffs if k not in RESUMABLE_CHANGES]
+        if diffs:
+            differs = ", ".join(sorted(diffs))
+            raise UserError(
+                f"{workdir} holds a run with another config (differs in {differs}); "
+                "use a new --workdir or the same config"
+            )
+    with open(path, "w") as f:
+        f.write(config.to_json(indent=2))
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    config_check.validate(config)
+    os.makedirs(workdir, exist_ok=True)
+    check_workdir_config(workdir, config)
+
+    # --- Data: log-mels; clients see only the pretraining audio, never its labels.
+    data = load_log_mels(config)
+    pretrain = data.subset(data.split == "pretrain")
+    test = data.subset(data.split == "test")
+    if len(pretrain.audio) == 0 or len(test.audio) == 0:
+        raise UserError(f"data source {config.data.source!r} has no pretrain/test split to run on")
+    input_mean, input_std = float(pretrain.audio.mean()), float(pretrain.audio.std())
+    store = build_clients(config, pretrain)
+    fl = config.fl
+    cohort_size = 1 if config.mode == "centralized" else fl.clients_per_round
+    if cohort_size > store.num_clients:
+        raise ConfigError(
+            f"config.fl.clients_per_round={cohort_size} exceeds the {store.num_clients} clients "
+            f"of partition {config.partition.kind!r}; lower it or make more clients"
+        )
+    work = clients.LocalWork(fl.batch_size, fl.local_epochs, fl.local_steps, fl.max_local_steps)
+    num_steps = int(work.steps_for(store.sizes).max())  # static: one compilation per run
+
+    # --- Model, objective and the round function.
+    method = build_method(config, input_mean, input_std)
+    client_tx, server_tx, aggregator = build_optimizers(config)
+    local_train = make_local_training(method.loss, client_tx, unroll=fl.unroll_local_steps)
+    mesh = placement.client_mesh()
+    if config.mode == "centralized":
+        round_fn = fl_round.make_centralized_round(local_train)
+        pad_clients_to = 1
+    else:
+        client_update = fl_round.make_client_update(local_train, client_tx)
+        in_parallel = fl.clients_in_parallel or (1 if on_cpu() else None)
+        round_fn = fl_round.make_round(client_update, aggregator, server_tx, mesh, in_parallel)
+        pad_clients_to = mesh.size
+    round_fn = jax.jit(round_fn, donate_argnums=0)
+    # Committed to the mesh up front, so the first round's outputs match its inputs' placement
+    # and the second round does not compile again.
+    state = jax.device_put(
+        init_state(config, method, server_tx, aggregator), placement.replicated(mesh)
+    )
+    # A host copy: the device buffers are donated to the first round.
+    initial_encoder = jax.device_get(
+        encoder_variables({"params": state.params, **state.model_state})
+    )
+
+    # --- Resume where a previous run stopped.
+    ckpt = Checkpointer(workdir, keep=config.checkpoint.keep)
+    if ckpt.latest_round() is not None:
+        state, _ = ckpt.restore(state)
+    start = int(state.round)
+    log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), rounds_done=start)
+
+    # --- Evaluation: test queries against the pretraining gallery, for every task.
+    eval_data = retrieval.RetrievalData(test.audio, test.labels, pretrain.audio, pretrain.labels)
+
+    def evaluator(embed_fn):
+        return retrieval.Evaluator(
+            embed_fn, eval_data, config.eval.recall_at, config.eval.batch_size
+        )
+
+    encoder_eval = evaluator(lambda v, x: method.model.encoder.apply(v, x, train=False))
+    examples = jax.device_put(pretrain.audio, placement.replicated(mesh))
+    cohort_sharding = (
+        placement.split_clients(mesh) if pad_clients_to > 1 else placement.replicated(mesh)
+    )
+    base_key = jax.random.key(config.seed)
+
+    # --- Rounds.
+    bar = tqdm.tqdm(
+        range(start, fl.rounds), initial=start, total=fl.rounds, unit="round", disable=None
+    )
+    for r in bar:
+        t0 = time.perf_counter()
+        ids = clients.sample_clients(store.num_clients, cohort_size, config.seed, r)
+        cohort = clients.build_cohort(store, ids, work, num_steps, config.seed, r, pad_clients_to)
+        cohort = fl_round.DeviceCohort(examples, *jax.device_put(tuple(cohort), cohort_sharding))
+        state, metrics = round_fn(state, cohort, jax.random.fold_in(base_key, r))
+        record = {
+            "round": r + 1,
+            "loss": float(metrics["loss"]),
+            "clients": int(metrics["clients"]),
+        }
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        if not np.isfinite(record["loss"]):
+            raise UserError(
+                f"the loss is not finite in round {r + 1}; lower config.client.learning_rate "
+                "(finished rounds are kept in the checkpoints)"
+            )
+        if (r + 1) % config.eval.every == 0 or r + 1 == fl.rounds:
+            t1 = time.perf_counter()
+            scores = encoder_eval.run(
+                encoder_variables({"params": state.params, **state.model_state})
+            )
+            record.update({f"{task}/{k}": v for task, s in scores.items() for k, v in s.items()})
+            record["eval_seconds"] = round(time.perf_counter() - t1, 3)
+        log.write(record)
+        if (r + 1) % config.checkpoint.every == 0 or r + 1 == fl.rounds:
+            ckpt.save(r + 1, state, {"input_mean": input_mean, "input_std": input_std})
+        bar.set_postfix(loss=f"{record['loss']:.4f}")
+    ckpt.wait()
+
+    # --- Summary: the trained encoder beside the random-init encoder and plain log-mels.
+    trained = encoder_eval.run(encoder_variables({"params": state.params, **state.model_state}))
+    random_init = encoder_eval.run(initial_encoder)
+    logmel = evaluator(retrieval.mean_log_mel(input_mean, input_std)).run(None)
+    summary = {
+        "rounds": int(state.round),
+        "tasks": {
+            task: {"model": trained[task], "random_init": random_init[task], "logmel": logmel[task]}
+            for task in trained
+        },
+    }
+    write_json(os.path.join(workdir, "summary.json"), summary)
+    ckpt.close()
+    return summary
