@@ -11,9 +11,19 @@ import orbax.checkpoint as ocp
 class Checkpointer:
     """One CheckpointManager over workdir/checkpoints; steps are rounds finished."""
 
+    @staticmethod
+    def directory(workdir: str) -> str:
+        return os.path.abspath(os.path.join(workdir, "checkpoints"))
+
+    @classmethod
+    def exists(cls, workdir: str) -> bool:
+        """Whether the workdir holds any finished round (without opening a manager)."""
+        d = cls.directory(workdir)
+        return os.path.isdir(d) and any(name.isdigit() for name in os.listdir(d))
+
     def __init__(self, workdir: str, keep: int = 2):
         self.manager = ocp.CheckpointManager(
-            os.path.abspath(os.path.join(workdir, "checkpoints")),
+            self.directory(workdir),
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
         )
 

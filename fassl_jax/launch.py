@@ -5,6 +5,7 @@ Imports nothing heavy, so it can re-execute the process before JAX is loaded.
 
 import ctypes.util
 import os
+import runpy
 import sys
 
 from absl import flags
@@ -46,6 +47,8 @@ def run_cli(app, main, argv: list[str], module: str) -> None:
             return flags.FLAGS(args)
         except flags.Error as e:
             fail(str(e).replace("\n", " "))
+        except (AttributeError, KeyError):  # ml_collections: an override names no field
+            fail(unknown_override_message(args))
 
     def guarded(args):
         try:
@@ -54,6 +57,24 @@ def run_cli(app, main, argv: list[str], module: str) -> None:
             fail(str(e))
 
     app.run(guarded, argv, flags_parser=parse)
+
+
+def unknown_override_message(argv: list[str]) -> str:
+    """Names the --config.a.b=... override whose key the config file does not have."""
+    config_file = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "")
+    path, _, arg = config_file.partition(":")
+    config = runpy.run_path(path)["get_config"](*([arg] if arg else []))
+    for a in argv:
+        if a.startswith("--config."):
+            key = a[len("--config.") :].split("=", 1)[0]
+            node = config
+            for i, part in enumerate(key.split(".")):
+                if part not in node:
+                    where = ".".join(key.split(".")[:i]) or "the config"
+                    known = ", ".join(sorted(node.keys()))
+                    return f"unknown config key {key!r} in {path}; {where} has: {known}"
+                node = node[part]
+    return f"an override names a key that {path} does not have"
 
 
 def summary_table(summary: dict) -> str:

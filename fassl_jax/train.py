@@ -24,8 +24,16 @@ from fassl_jax.models.encoders import ENCODERS
 from fassl_jax.models.heads import encoder_variables
 from fassl_jax.run_log import MetricsLog, write_json
 
-# Keys a resumed run may change: how long it runs and how often it evaluates or saves.
-RESUMABLE_CHANGES = ("fl.rounds", "eval.every", "checkpoint.every", "checkpoint.keep")
+# Keys a resumed run may change: how long it runs, how often it evaluates or saves, and
+# where the (same) data lives.
+RESUMABLE_CHANGES = (
+    "fl.rounds",
+    "eval.every",
+    "checkpoint.every",
+    "checkpoint.keep",
+    "data.dir",
+    "data.cache_dir",
+)
 
 
 def load_log_mels(config: ml_collections.ConfigDict) -> AudioSet:
@@ -89,18 +97,18 @@ def init_state(config, method: ssl.SSLMethod, server_tx, aggregator) -> fl_round
 
 
 def check_workdir_config(workdir: str, config) -> None:
-    """A workdir holds one run: resuming with another config would mix two experiments."""
+    """A workdir holds one run: resuming it with another config would mix two experiments."""
     path = os.path.join(workdir, "config.json")
-    if os.path.exists(path):
+    has_rounds = Checkpointer.exists(workdir)
+    if has_rounds and os.path.exists(path):
         with open(path) as f:
-            old = ml_collections.ConfigDict(json.load(f)).to_dict()
-        new = json.loads(config.to_json())
-        diffs = [k for k in _flat(new) | _flat(old) if _flat(new).get(k) != _flat(old).get(k)]
-        diffs = [k for k in diffs if k not in RESUMABLE_CHANGES]
+            old = _flat(json.load(f))
+        new = _flat(json.loads(config.to_json()))
+        diffs = [k for k in old.keys() | new.keys() if old.get(k) != new.get(k)]
+        diffs = sorted(k for k in diffs if k not in RESUMABLE_CHANGES)
         if diffs:
-            differs = ", ".join(sorted(diffs))
             raise UserError(
-                f"{workdir} holds a run with another config (differs in {differs}); "
+                f"{workdir} holds a run with another config (differs in {', '.join(diffs)}); "
                 "use a new --workdir or the same config"
             )
     with open(path, "w") as f:

@@ -33,8 +33,8 @@ def load(
     for p in range(num_patterns):
         for s in range(num_sources):
             for take in range(takes):
-                onset = rng.uniform(0.0, 0.2)
-                note_len = rng.uniform(0.18, 0.25)
+                onset = rng.uniform(0.0, 0.2) * clip_seconds  # the pattern fits any length
+                note_len = rng.uniform(0.18, 0.25) * clip_seconds
                 shift = 2.0 ** rng.normal(0, 0.02)
                 wave = np.zeros(n)
                 for i, f0 in enumerate(pitches[p] * shift):

@@ -1,0 +1,118 @@
+"""The command lines: bad input ends in one clear line (exit 2), a good run in a JSON line."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import REPO
+
+from fassl_jax.data import synthetic
+
+
+def run_cli(module: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("fassl_jax: error:")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def main_with(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
+    return run_cli(
+        "fassl_jax.main",
+        "--config=configs/quickstart.py",
+        f"--workdir={tmp_path / 'run'}",
+        *overrides,
+    )
+
+
+def test_unknown_config_key(tmp_path):
+    assert_one_line_error(main_with(tmp_path, "--config.fl.roundz=3"), "fl.roundz", "rounds")
+
+
+def test_invalid_config_values(tmp_path):
+    assert_one_line_error(main_with(tmp_path, "--config.fl.rounds=abc"), "config.fl.rounds")
+    assert_one_line_error(main_with(tmp_path, "--config.fl.rounds=0"), "config.fl.rounds", ">= 1")
+    assert_one_line_error(main_with(tmp_path, "--config.ssl.method=moco"), "ssl.method", "simclr")
+
+
+def test_empty_data_directory(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(main_with(tmp_path, f"--config.data.dir={empty}"), str(empty), "no .wav")
+
+
+def test_corrupt_wav(tmp_path, fsdd_dir):
+    folder = tmp_path / "fsdd"
+    folder.mkdir()
+    for name in ["0_george_0.wav", "1_george_0.wav"]:
+        shutil.copy(os.path.join(fsdd_dir, name), folder)
+    (folder / "2_george_0.wav").write_bytes(b"RIFF\x00\x00not really a wav")
+    result = main_with(tmp_path, f"--config.data.dir={folder}")
+    assert_one_line_error(result, "2_george_0.wav", "replace")
+
+
+def write_audiofolder(root, with_split: bool) -> None:
+    """Synthetic clips as PATH/<label>/<file>.wav (or under train/ and test/)."""
+    clips = synthetic.load(num_patterns=3, num_sources=2, takes=4, clip_seconds=0.3)
+    for i, (wave, label) in enumerate(zip(clips.audio, clips.labels["pattern"], strict=True)):
+        part = ("test" if clips.split[i] == "test" else "train") if with_split else ""
+        folder = root / part / f"pattern{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        soundfile.write(folder / f"clip{i}.wav", wave, 16_000)
+
+
+@pytest.mark.parametrize("with_split", [False, True])
+def test_smoke_run_then_evaluate_on_an_audio_folder(tmp_path, with_split):
+    workdir = tmp_path / "run"
+    result = run_cli("fassl_jax.main", "--config=configs/smoke.py", f"--workdir={workdir}")
+    assert result.returncode == 0, result.stderr
+    assert "random_init" in result.stdout and "logmel" in result.stdout
+    folder = tmp_path / "folder"
+    write_audiofolder(folder, with_split)
+    result = run_cli("fassl_jax.evaluate", f"--workdir={workdir}", f"--data=audiofolder:{folder}")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(scores) == {"model", "random_init", "logmel"}
+    for row in scores.values():
+        assert set(row) == {"recall@1", "recall@5"}
+        assert all(0.0 <= v <= 1.0 for v in row.values())
+        assert row["recall@5"] >= row["recall@1"]
+
+
+def test_evaluate_bad_inputs(tmp_path):
+    assert_one_line_error(
+        run_cli("fassl_jax.evaluate", f"--workdir={tmp_path}", "--data=folder:/x"),
+        "audiofolder:PATH",
+    )
+    assert_one_line_error(
+        run_cli("fassl_jax.evaluate", f"--workdir={tmp_path}", f"--data=audiofolder:{tmp_path}"),
+        "no run",
+    )
+
+
+def test_wav_of_another_sample_rate_is_resampled(tmp_path):
+    from fassl_jax.data import audio_io
+
+    tone = np.sin(2 * np.pi * 440 * np.arange(4410) / 44_100).astype(np.float32)
+    soundfile.write(tmp_path / "a.wav", tone, 44_100)
+    clip = audio_io.read_clip(str(tmp_path / "a.wav"), 16_000, 16_000)
+    assert clip.shape == (16_000,)
+    assert np.count_nonzero(clip) == pytest.approx(1600, abs=20)  # 0.1 s of tone, centred

@@ -1,0 +1,120 @@
+"""Sources, the FSDD split, partitions, the client store and cohort schedules."""
+
+import numpy as np
+import pytest
+
+from fassl_jax.data import audio_io, clients, partitions, spoken_digit, synthetic
+from fassl_jax.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def fsdd(fsdd_dir):
+    return spoken_digit.load(fsdd_dir)
+
+
+def test_fsdd_split_is_fixed_and_disjoint(fsdd):
+    assert fsdd.audio.shape == (3000, 16_000)
+    counts = {s: int((fsdd.split == s).sum()) for s in ("pretrain", "select", "test")}
+    assert counts == {"pretrain": 2400, "select": 300, "test": 300}
+    assert fsdd.classes["speaker"] == ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+    for split in ("pretrain", "select", "test"):  # every digit x speaker in every split
+        part = fsdd.subset(fsdd.split == split)
+        pairs = set(zip(part.labels["digit"], part.labels["speaker"], strict=True))
+        assert len(pairs) == 60
+    assert (
+        np.isfinite(fsdd.audio).all() and np.abs(fsdd.audio).max() < 1.5
+    )  # resampling overshoots a little
+
+
+def test_fit_length_centres():
+    np.testing.assert_array_equal(audio_io.fit_length(np.arange(1, 4.0), 7), [0, 0, 1, 2, 3, 0, 0])
+    np.testing.assert_array_equal(audio_io.fit_length(np.arange(10.0), 4), [3, 4, 5, 6])
+
+
+def test_natural_partition_is_one_client_per_speaker(fsdd):
+    pretrain = fsdd.subset(fsdd.split == "pretrain")
+    parts = partitions.natural(pretrain, np.random.default_rng(0))
+    assert len(parts) == 6
+    for p in parts:
+        assert len(set(pretrain.labels["speaker"][p])) == 1
+    split = partitions.natural(
+        pretrain, np.random.default_rng(0), splits_per_group=3, size_sigma=1.0
+    )
+    assert len(split) == 18 and len({len(p) for p in split}) > 3  # unequal sizes
+    for parts_ in (parts, split):
+        everything = np.sort(np.concatenate(parts_))
+        np.testing.assert_array_equal(everything, np.arange(2400))  # a partition: no overlap
+
+
+@pytest.mark.parametrize("alpha", [0.1, 100.0])
+def test_dirichlet_partition_skews_labels_by_alpha(fsdd, alpha):
+    pretrain = fsdd.subset(fsdd.split == "pretrain")
+    parts = partitions.dirichlet(
+        pretrain,
+        np.random.default_rng(0),
+        num_clients=10,
+        alpha=alpha,
+        label="digit",
+        min_client_size=5,
+    )
+    np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.arange(2400))
+    assert min(len(p) for p in parts) >= 5
+    # Share of each client's largest digit: near 1 for alpha 0.1, near 1/10 for alpha 100.
+    top_share = np.mean([np.bincount(pretrain.labels["digit"][p]).max() / len(p) for p in parts])
+    assert (top_share > 0.5) if alpha < 1 else (top_share < 0.25)
+
+
+def test_dirichlet_that_cannot_fill_clients_says_what_to_change():
+    data = synthetic.load(num_patterns=2, num_sources=2, takes=3, clip_seconds=0.1)
+    with pytest.raises(DataError, match="partition.alpha"):
+        partitions.dirichlet(
+            data,
+            np.random.default_rng(0),
+            num_clients=10,
+            alpha=0.01,
+            label="pattern",
+            min_client_size=2,
+            max_draws=20,
+        )
+
+
+def test_iid_sizes_and_empty_clients():
+    data = synthetic.load(num_patterns=2, num_sources=2, takes=5, clip_seconds=0.1)
+    parts = partitions.iid(data, np.random.default_rng(0), num_clients=4, size_sigma=0.0)
+    assert sorted(len(p) for p in parts) == [5, 5, 5, 5]
+    with pytest.raises(DataError, match="non-empty"):
+        partitions.iid(data, np.random.default_rng(0), num_clients=50)
+    with pytest.raises(DataError, match="client 1 holds no clips"):
+        clients.ClientStore.from_partition([np.arange(3), np.arange(0)])
+
+
+def test_client_store_packs_clients():
+    store = clients.ClientStore.from_partition(
+        [np.array([5, 2]), np.array([7]), np.array([1, 3, 4])]
+    )
+    assert store.num_clients == 3 and store.sizes.tolist() == [2, 1, 3]
+    np.testing.assert_array_equal(store.examples_of(2), [1, 3, 4])
+    assert store.example_ids.dtype == np.int32
+
+
+def test_cohort_sampling_is_seeded_by_round():
+    a = clients.sample_clients(1000, 10, seed=0, round_index=4)
+    assert len(set(a)) == 10
+    np.testing.assert_array_equal(a, clients.sample_clients(1000, 10, seed=0, round_index=4))
+    assert not np.array_equal(a, clients.sample_clients(1000, 10, seed=0, round_index=5))
+
+
+def test_build_cohort_masks_and_pads():
+    store = clients.ClientStore.from_partition([np.arange(10), np.arange(10, 13)])
+    work = clients.LocalWork(batch_size=4, epochs=1.0)
+    cohort = clients.build_cohort(
+        store, np.array([0, 1]), work, num_steps=5, seed=0, round_index=0, pad_clients_to=4
+    )
+    assert cohort.batches.shape == (4, 5, 4)
+    assert cohort.step_mask.sum(axis=1).tolist() == [3, 1, 0, 0]  # ceil(10/4), ceil(3/4)
+    assert cohort.weights.tolist() == [10, 3, 0, 0] and cohort.client_ids.tolist() == [0, 1, -1, -1]
+    first = cohort.batches[0, :3].ravel()
+    assert set(first[:10]) == set(range(10))  # an epoch sees every clip once before repeats
+    assert set(cohort.batches[1, 0]) <= {10, 11, 12}  # only the client's own clips
+    fixed = clients.build_cohort(store, np.array([1]), clients.LocalWork(4, steps=2), 2, 0, 0)
+    assert fixed.step_mask.tolist() == [[True, True]]

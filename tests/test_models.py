@@ -1,0 +1,65 @@
+"""Encoder building blocks: every convolution formulation agrees, pooling matches Flax."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fassl_jax.models import encoders
+
+
+@pytest.mark.parametrize("impl", ["im2col", "im2col_grad"])
+@pytest.mark.parametrize("cin", [1, 3])
+def test_conv_formulations_match_lax_conv_with_gradients(impl, cin):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(2, 6, 5, cin)), jnp.float32)
+    k = jnp.asarray(rng.normal(size=(3, 3, cin, 4)), jnp.float32)
+    target = jnp.asarray(rng.normal(size=(2, 6, 5, 4)), jnp.float32)
+
+    def loss(conv):
+        return lambda x, k: ((conv(x, k) - target) ** 2).sum()
+
+    want = jax.value_and_grad(loss(encoders.xla_conv3x3), (0, 1))(x, k)
+    got = jax.value_and_grad(loss(encoders.CONV_IMPLS[impl]), (0, 1))(x, k)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    for g, w in zip(got[1], want[1], strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+    # Under a vmap over per-client kernels, too.
+    xs, ks = jnp.stack([x, 2 * x]), jnp.stack([k, -k])
+    np.testing.assert_allclose(
+        jax.vmap(encoders.CONV_IMPLS[impl])(xs, ks),
+        jax.vmap(encoders.xla_conv3x3)(xs, ks),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_max_pool_matches_flax_and_commutes_with_relu():
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 7, 6, 3)), jnp.float32)
+    np.testing.assert_array_equal(encoders.max_pool_2x2(x), nn.max_pool(x, (2, 2), (2, 2)))
+    np.testing.assert_array_equal(
+        nn.relu(encoders.max_pool_2x2(x)), encoders.max_pool_2x2(nn.relu(x))
+    )
+
+
+def test_audio_ntt_published_size_and_any_length():
+    encoder = encoders.AudioNTT2020()  # channels 64, d 2048
+    shapes = jax.eval_shape(lambda: encoder.init(jax.random.key(0), jnp.zeros((1, 96, 64))))
+    count = sum(np.prod(p.shape) for p in jax.tree.leaves(shapes["params"]))
+    assert 5.2e6 < count < 5.4e6  # "5.3M parameters at d = 2048" (BYOL-A)
+    tiny = encoders.AudioNTT2020(channels=4, embed_dim=16)
+    variables = tiny.init(jax.random.key(0), jnp.zeros((1, 96, 64)))
+    assert tiny.apply(variables, jnp.zeros((3, 101, 64))).shape == (3, 16)  # a full 1 s clip
+
+
+def test_encoder_conv_impls_give_the_same_embeddings():
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(3, 24, 64)), jnp.float32)
+    models = {
+        impl: encoders.AudioNTT2020(channels=4, embed_dim=16, conv_impl=impl)
+        for impl in encoders.CONV_IMPLS
+    }
+    variables = models["xla"].init(jax.random.key(0), x)
+    want = models["xla"].apply(variables, x)
+    for model in models.values():
+        np.testing.assert_allclose(model.apply(variables, x), want, rtol=1e-4, atol=1e-5)
