@@ -25,7 +25,6 @@ def evaluate(workdir: str, data: str) -> dict[str, dict[str, float]]:
     import ml_collections
 
     from fassl_jax import train
-    from fassl_jax.audio import features
     from fassl_jax.checkpoints import Checkpointer
     from fassl_jax.data import audiofolder, sources
     from fassl_jax.errors import UserError
@@ -57,9 +56,7 @@ def evaluate(workdir: str, data: str) -> dict[str, dict[str, float]]:
     encoder = train.build_method(config, mean, std).model.encoder
 
     clips = audiofolder.load(path, clip_seconds=config.data.clip_seconds)
-    clips = sources.to_log_mel(
-        clips, features.LogMelConfig(eps=config.audio.eps), sources.default_cache_dir()
-    )
+    clips = sources.to_log_mel(clips, train.log_mel_config(config), sources.default_cache_dir())
     if set(clips.split) == {"all"}:
         eval_data = retrieval.RetrievalData(clips.audio, clips.labels, None, None)
     else:

@@ -38,12 +38,13 @@ RESUMABLE_CHANGES = (
 
 def load_log_mels(config: ml_collections.ConfigDict) -> AudioSet:
     d = config.data
-    kwargs = {"clip_seconds": d.clip_seconds}
-    if d.source in ("spoken_digit", "audiofolder"):
-        kwargs["data_dir" if d.source == "spoken_digit" else "path"] = d.dir
-    data = sources.load_waveforms(d.source, **kwargs)
+    data = sources.load_waveforms(d.source, d.dir, d.clip_seconds)
     cache = None if d.cache_dir == "none" else d.cache_dir or sources.default_cache_dir()
-    return sources.to_log_mel(data, features.LogMelConfig(eps=config.audio.eps), cache)
+    return sources.to_log_mel(data, log_mel_config(config), cache)
+
+
+def log_mel_config(config) -> features.LogMelConfig:
+    return features.LogMelConfig(n_mels=config.audio.n_mels, eps=config.audio.eps)
 
 
 def build_clients(config, pretrain: AudioSet) -> clients.ClientStore:

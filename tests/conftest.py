@@ -19,16 +19,12 @@ jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FSDD = os.environ.get("FASSL_DATA_DIR") or os.path.join(REPO, "..", "shared", "data", "fsdd")
+FSDD = os.environ.get("FASSL_DATA_DIR") or os.path.join(REPO, "..", "shared", "data")
 
 
 @pytest.fixture(scope="session")
 def fsdd_dir() -> str:
-    """The real FSDD recordings; the tests that use it fail (never skip) without it."""
-    recordings = (
-        os.path.join(FSDD, "recordings")
-        if os.path.isdir(os.path.join(FSDD, "recordings"))
-        else FSDD
-    )
-    assert os.path.isdir(recordings), f"FSDD not found at {FSDD}; set FASSL_DATA_DIR"
-    return recordings
+    """The real FSDD recordings folder; the tests that use it fail (never skip) without it."""
+    from fassl_jax.data.spoken_digit import find_recordings
+
+    return find_recordings(FSDD)

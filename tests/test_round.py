@@ -95,7 +95,7 @@ def test_vectorized_round_equals_python_loop(problem, in_parallel):
     cohort = make_cohort(store, work)
     state = init_state(method)
     want_params, want_model_state = reference_round(method, examples, cohort, state)
-    got, metrics = run_round(method, examples, cohort, 1, in_parallel)
+    got, metrics = run_round(method, examples, cohort, None, in_parallel)
     assert max_abs_diff(got.params, want_params) < 1e-5
     assert_trees_close(got.model_state, want_model_state)  # BN statistics: relative 1e-5
     assert max_abs_diff(got.params, state.params) > 1e-3  # it did train
@@ -133,8 +133,8 @@ def test_padding_changes_nothing(problem):
         store, work, num_steps=plain.batches.shape[1] + 3, pad_clients_to=4, ids=ids
     )
     assert padded.batches.shape[0] == 8 and padded.weights[6:].sum() == 0
-    got_plain, _ = run_round(method, examples, plain, 1, in_parallel=1)
-    got_padded, _ = run_round(method, examples, padded, 4, in_parallel=1)
+    got_plain, _ = run_round(method, examples, plain, None, in_parallel=1)
+    got_padded, _ = run_round(method, examples, padded, placement.client_mesh(), in_parallel=1)
     assert max_abs_diff(got_plain.params, got_padded.params) < 1e-5
     assert_trees_close(got_plain.model_state, got_padded.model_state)
 

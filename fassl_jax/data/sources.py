@@ -10,10 +10,11 @@ from fassl_jax.data import audiofolder, spoken_digit, synthetic
 from fassl_jax.data.audioset import AudioSet
 from fassl_jax.errors import DataError, unknown_name
 
+# name -> load(path, clip_seconds): AudioSet of 16 kHz waveforms.
 SOURCES = {
-    "spoken_digit": spoken_digit.load,
-    "audiofolder": audiofolder.load,
-    "synthetic": synthetic.load,
+    "spoken_digit": lambda path, clip_seconds: spoken_digit.load(path, clip_seconds=clip_seconds),
+    "audiofolder": lambda path, clip_seconds: audiofolder.load(path, clip_seconds=clip_seconds),
+    "synthetic": lambda path, clip_seconds: synthetic.load(clip_seconds=clip_seconds),
 }
 CACHE_ENV_VAR = "FASSL_CACHE_DIR"
 
@@ -24,10 +25,10 @@ def default_cache_dir() -> str:
     )
 
 
-def load_waveforms(source: str, **kwargs) -> AudioSet:
+def load_waveforms(source: str, path: str = "", clip_seconds: float = 1.0) -> AudioSet:
     if source not in SOURCES:
         raise unknown_name("data source", source, SOURCES)
-    data = SOURCES[source](**kwargs)
+    data = SOURCES[source](path, clip_seconds)
     if len(data.audio) == 0:
         raise DataError(f"data source {source!r} returned no clips")
     return data
