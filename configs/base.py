@@ -36,6 +36,7 @@ def get_config():
         embed_dim=2048,
         dropout=0.3,
         conv_impl="auto",  # xla | im2col | im2col_grad; auto: im2col_grad on CPU, else xla
+        norm="batch",  # batch (statistics aggregated like params) | group
     )
     c.ssl = dict(
         method="simclr",
@@ -55,6 +56,7 @@ def get_config():
         max_local_steps=0,  # > 0: cap for large clients
         clients_in_parallel=0,  # per device, clients trained at once; 0: auto (CPU 1, else all)
         unroll_local_steps=1,  # lax.scan unroll of the local steps
+        keep_local="",  # parts each client keeps: "norm" (FedBN), "heads", "norm,heads"
     )
     c.client = dict(optimizer="sgd", learning_rate=0.05, momentum=0.9)
     c.server = dict(aggregator="fedavg", optimizer="sgd", learning_rate=1.0, momentum=0.0)

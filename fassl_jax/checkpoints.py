@@ -30,26 +30,26 @@ class Checkpointer:
     def latest_round(self) -> int | None:
         return self.manager.latest_step()
 
-    def save(self, rounds_done: int, state: Any, meta: dict) -> None:
-        """Asynchronous; call wait() before reading the checkpoint or exiting."""
-        self.manager.save(
-            rounds_done,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
-            ),
-        )
+    def save(self, rounds_done: int, state: Any, meta: dict, clients: dict | None = None) -> None:
+        """Asynchronous; call wait() before reading the checkpoint or exiting.
 
-    def restore(self, like: Any, rounds_done: int | None = None) -> tuple[Any, dict]:
+        clients: the host-side per-client state (ClientStateStore.to_arrays()), if any."""
+        items = {"state": ocp.args.StandardSave(state), "meta": ocp.args.JsonSave(meta)}
+        if clients is not None:
+            items["clients"] = ocp.args.StandardSave(clients)
+        self.manager.save(rounds_done, args=ocp.args.Composite(**items))
+
+    def restore(
+        self, like: Any, rounds_done: int | None = None, with_clients: bool = False
+    ) -> tuple[Any, dict, dict | None]:
         """Restores into the structure and shardings of `like` (NamedTuples stay NamedTuples)."""
         step = self.latest_round() if rounds_done is None else rounds_done
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        out = self.manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
-            ),
-        )
-        return out.state, out.meta
+        items = {"state": ocp.args.StandardRestore(abstract), "meta": ocp.args.JsonRestore()}
+        if with_clients:
+            items["clients"] = ocp.args.StandardRestore()
+        out = self.manager.restore(step, args=ocp.args.Composite(**items))
+        return out.state, out.meta, out.clients if with_clients else None
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

@@ -1,5 +1,7 @@
 """Checks a config before any work starts; each error names the key and what to set it to."""
 
+import inspect
+
 import ml_collections
 
 from fassl_jax.data.partitions import PARTITIONS
@@ -7,7 +9,8 @@ from fassl_jax.data.sources import SOURCES
 from fassl_jax.errors import ConfigError
 from fassl_jax.federated.aggregators import AGGREGATORS
 from fassl_jax.federated.optimizers import OPTIMIZERS
-from fassl_jax.models.encoders import CONV_IMPLS, ENCODERS
+from fassl_jax.federated.parts import parse_keep_local
+from fassl_jax.models.encoders import CONV_IMPLS, ENCODERS, NORMS
 from fassl_jax.ssl import METHODS
 
 MODES = ("federated", "centralized")
@@ -18,6 +21,7 @@ _CHOICES = {
     "partition.kind": PARTITIONS,
     "model.encoder": ENCODERS,
     "model.conv_impl": (*CONV_IMPLS, "auto"),
+    "model.norm": NORMS,
     "ssl.method": METHODS,
     "client.optimizer": OPTIMIZERS,
     "server.optimizer": OPTIMIZERS,
@@ -65,6 +69,23 @@ def validate(config: ml_collections.ConfigDict) -> None:
         value = _get(config, key)
         if not value > 0:
             raise ConfigError(f"config.{key} must be > 0 (got {value})")
+    _check_method_options(config)
+    try:
+        parse_keep_local(config.fl.keep_local)
+    except ValueError as e:
+        raise ConfigError(f"config.fl.keep_local={config.fl.keep_local!r}: {e}") from None
     for k in config.eval.recall_at:
         if k < 1:
             raise ConfigError(f"config.eval.recall_at holds {k}; every k must be >= 1")
+
+
+def _check_method_options(config: ml_collections.ConfigDict) -> None:
+    """config.ssl holds `method` and that method's build options, nothing else."""
+    method = config.ssl.method
+    known = list(inspect.signature(METHODS[method]).parameters)[2:]  # after encoder, embed_dim
+    for key in config.ssl:
+        if key != "method" and key not in known:
+            raise ConfigError(
+                f"config.ssl.{key} is not an option of ssl.method={method!r}; "
+                f"its options: {', '.join(known)} (configs/{method}.py sets them)"
+            )

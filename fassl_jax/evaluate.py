@@ -50,7 +50,7 @@ def evaluate(workdir: str, data: str) -> dict[str, dict[str, float]]:
     initial_encoder = jax.device_get(
         encoder_variables({"params": initial.params, **initial.model_state})
     )
-    state, meta = ckpt.restore(initial)
+    state, meta, _ = ckpt.restore(initial)
     ckpt.close()
     mean, std = meta["input_mean"], meta["input_std"]
     encoder = train.build_method(config, mean, std).model.encoder

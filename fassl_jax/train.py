@@ -17,7 +17,7 @@ from fassl_jax.data import clients, partitions, sources
 from fassl_jax.data.audioset import AudioSet
 from fassl_jax.errors import ConfigError, UserError
 from fassl_jax.eval import retrieval
-from fassl_jax.federated import aggregators, optimizers, placement
+from fassl_jax.federated import aggregators, optimizers, parts, placement
 from fassl_jax.federated import round as fl_round
 from fassl_jax.federated.client import make_local_training
 from fassl_jax.models.encoders import ENCODERS
@@ -47,6 +47,11 @@ def log_mel_config(config) -> features.LogMelConfig:
     return features.LogMelConfig(n_mels=config.audio.n_mels, eps=config.audio.eps)
 
 
+def clip_frames(config) -> int:
+    cfg = log_mel_config(config)
+    return cfg.num_frames(round(config.data.clip_seconds * cfg.sample_rate))
+
+
 def build_clients(config, pretrain: AudioSet) -> clients.ClientStore:
     if config.mode == "centralized":  # one client holding every clip
         return clients.ClientStore.from_partition([np.arange(len(pretrain.audio))])
@@ -70,6 +75,7 @@ def build_method(config, input_mean: float, input_std: float) -> ssl.SSLMethod:
         embed_dim=m.embed_dim,
         dropout=m.dropout,
         conv_impl=conv_impl,
+        norm=m.norm,
         input_mean=input_mean,
         input_std=input_std,
     )
@@ -89,8 +95,8 @@ def build_optimizers(config):
 
 
 def init_state(config, method: ssl.SSLMethod, server_tx, aggregator) -> fl_round.ServerState:
-    clip = jnp.zeros((2, method.example_frames, config.audio.n_mels), jnp.float32)
-    variables = method.model.init(jax.random.key(config.seed), clip, train=False)
+    clip = jnp.zeros((2, clip_frames(config), config.audio.n_mels), jnp.float32)
+    variables = method.init(jax.random.key(config.seed), clip)
     params = variables.pop("params")
     return fl_round.ServerState(
         params, dict(variables), server_tx.init(params), aggregator.init(params), jnp.int32(0)
@@ -149,21 +155,32 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     # --- Model, objective and the round function.
     method = build_method(config, input_mean, input_std)
     client_tx, server_tx, aggregator = build_optimizers(config)
-    local_train = make_local_training(method.loss, client_tx, unroll=fl.unroll_local_steps)
+    local_train = make_local_training(
+        method.loss, client_tx, unroll=fl.unroll_local_steps, after_step=method.after_step
+    )
     mesh = placement.client_mesh()
+    keep_local = "" if config.mode == "centralized" else fl.keep_local
+    model_parts = parts.ModelParts.build(keep_local, method.private_collections)
     if config.mode == "centralized":
         round_fn = fl_round.make_centralized_round(local_train)
         pad_clients_to = 1
     else:
-        client_update = fl_round.make_client_update(local_train, client_tx)
+        client_update = fl_round.make_client_update(
+            local_train, client_tx, method.on_receive, model_parts
+        )
         in_parallel = fl.clients_in_parallel or (1 if on_cpu() else None)
-        round_fn = fl_round.make_round(client_update, aggregator, server_tx, mesh, in_parallel)
+        round_fn = fl_round.make_round(
+            client_update, aggregator, server_tx, mesh, in_parallel, model_parts
+        )
         pad_clients_to = mesh.size
     round_fn = jax.jit(round_fn, donate_argnums=0)
     # Committed to the mesh up front, so the first round's outputs match its inputs' placement
     # and the second round does not compile again.
-    state = jax.device_put(
-        init_state(config, method, server_tx, aggregator), placement.replicated(mesh)
+    state = init_state(config, method, server_tx, aggregator)
+    state = jax.device_put(state, placement.replicated(mesh))
+    # Kept-local parts live on the host, per client; new clients start from the initial model.
+    client_states = parts.ClientStateStore(
+        jax.device_get(model_parts.local({"params": state.params, **state.model_state}))
     )
     # A host copy: the device buffers are donated to the first round.
     initial_encoder = jax.device_get(
@@ -173,7 +190,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     # --- Resume where a previous run stopped.
     ckpt = Checkpointer(workdir, keep=config.checkpoint.keep)
     if ckpt.latest_round() is not None:
-        state, _ = ckpt.restore(state)
+        state, _, saved = ckpt.restore(state, with_clients=client_states.keeps_anything)
+        if saved is not None:
+            client_states.load_arrays(saved)
     start = int(state.round)
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), rounds_done=start)
 
@@ -200,8 +219,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         t0 = time.perf_counter()
         ids = clients.sample_clients(store.num_clients, cohort_size, config.seed, r)
         cohort = clients.build_cohort(store, ids, work, num_steps, config.seed, r, pad_clients_to)
-        cohort = fl_round.DeviceCohort(examples, *jax.device_put(tuple(cohort), cohort_sharding))
-        state, metrics = round_fn(state, cohort, jax.random.fold_in(base_key, r))
+        own = jax.device_put(client_states.gather(cohort.client_ids), cohort_sharding)
+        cohort = fl_round.DeviceCohort(
+            examples, *jax.device_put(tuple(cohort), cohort_sharding), client_states=own
+        )
+        state, metrics, trained = round_fn(state, cohort, jax.random.fold_in(base_key, r))
+        client_states.scatter(np.asarray(cohort.client_ids), trained)
         record = {
             "round": r + 1,
             "loss": float(metrics["loss"]),
@@ -222,7 +245,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             record["eval_seconds"] = round(time.perf_counter() - t1, 3)
         log.write(record)
         if (r + 1) % config.checkpoint.every == 0 or r + 1 == fl.rounds:
-            ckpt.save(r + 1, state, {"input_mean": input_mean, "input_std": input_std})
+            meta = {"input_mean": input_mean, "input_std": input_std}
+            saved = client_states.to_arrays() if client_states.keeps_anything else None
+            ckpt.save(r + 1, state, meta, saved)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
     ckpt.wait()
 

@@ -34,7 +34,7 @@ def tiny_log_mels(num_patterns: int = 3, num_sources: int = 4, takes: int = 6, s
 def init_state(method, server_tx=None, seed: int = 0) -> fl_round.ServerState:
     server_tx = server_tx or optax.sgd(1.0)
     clip = jnp.zeros((2, TINY_FRAMES, 64), jnp.float32)
-    variables = method.model.init(jax.random.key(seed), clip, train=False)
+    variables = method.init(jax.random.key(seed), clip)
     params = variables.pop("params")
     return fl_round.ServerState(params, dict(variables), server_tx.init(params), (), jnp.int32(0))
 

@@ -48,7 +48,8 @@ def run_round(method, examples, cohort, mesh=None, in_parallel=None, state=None)
         jnp.asarray(examples), *jax.device_put(tuple(cohort), sharding)
     )
     state = state if state is not None else init_state(method)
-    return jax.jit(round_fn)(state, device_cohort, jax.random.key(42))
+    state, metrics, _ = jax.jit(round_fn)(state, device_cohort, jax.random.key(42))
+    return state, metrics
 
 
 @functools.cache
@@ -171,7 +172,7 @@ def test_centralized_round_carries_the_optimizer_state(problem):
     ]
     for r, c in enumerate(cohorts):
         dc = fl_round.DeviceCohort(jnp.asarray(examples), *map(jnp.asarray, c))
-        state, _ = round_fn(state, dc, jax.random.fold_in(jax.random.key(0), r))
+        state, _, _ = round_fn(state, dc, jax.random.fold_in(jax.random.key(0), r))
     # The same six steps by hand, with the optimizer state carried throughout.
     ref = init_state(method, server_tx=CLIENT_TX)
     params, model_state, opt_state = ref.params, ref.model_state, ref.opt_state

@@ -122,7 +122,7 @@ def test_trained_state_differs_from_initial(runs):
     _, server_tx, aggregator = train.build_optimizers(config)
     initial = train.init_state(config, method, server_tx, aggregator)
     ckpt = Checkpointer(workdir)
-    state, meta = ckpt.restore(initial)
+    state, meta, _ = ckpt.restore(initial)
     ckpt.close()
     assert int(state.round) == 3 and set(meta) == {"input_mean", "input_std"}
     assert max_abs_diff(jax.device_get(state.params), jax.device_get(initial.params)) > 1e-4

@@ -19,13 +19,17 @@ class LocalResult(NamedTuple):
 
 
 def make_local_training(
-    loss_fn: LossFn, tx: optax.GradientTransformation, unroll: int | bool = 1
+    loss_fn: LossFn,
+    tx: optax.GradientTransformation,
+    unroll: int | bool = 1,
+    after_step: Callable[[dict], dict] | None = None,
 ) -> Callable[..., LocalResult]:
     """Returns local_train(params, model_state, opt_state, examples, batches, step_mask, key).
 
     examples: [N, T, F] pool; batches: [S, B] ids into it; step_mask: [S] (a False step leaves
     every carried value untouched). `unroll` goes to lax.scan: on CPU, conv weight gradients
     inside a rolled loop are very slow (JAX issue 12868), and unrolling avoids it.
+    after_step(variables) -> variables runs after every optimizer step (SSLMethod.after_step).
     """
 
     def local_train(params, model_state, opt_state, examples, batches, step_mask, key):
@@ -36,9 +40,15 @@ def make_local_training(
             def objective(p):
                 return loss_fn({"params": p, **model_state}, examples[ids], step_key)
 
-            (loss, new_model_state), grads = jax.value_and_grad(objective, has_aux=True)(params)
+            (loss, changed), grads = jax.value_and_grad(objective, has_aux=True)(params)
             updates, new_opt_state = tx.update(grads, opt_state, params)
-            new = (optax.apply_updates(params, updates), dict(new_model_state), new_opt_state)
+            new_params = optax.apply_updates(params, updates)
+            new_model_state = {**model_state, **changed}
+            if after_step is not None:
+                variables = after_step({"params": new_params, **new_model_state})
+                new_params = variables.pop("params")
+                new_model_state = variables
+            new = (new_params, new_model_state, new_opt_state)
             carry = jax.tree.map(lambda n, o: jnp.where(active, n, o), new, carry)
             return carry, jnp.where(active, loss, 0.0)
 

@@ -113,8 +113,21 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
     return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
+NORMS = ("batch", "group")
+
+
+def norm_layer(kind: str, train: bool, momentum: float) -> nn.Module:
+    """BatchNorm (its statistics are model state: aggregated, or kept local by FedBN) or
+    GroupNorm (no statistics: the same at training and evaluation, whatever the batch)."""
+    if kind == "batch":
+        return nn.BatchNorm(use_running_average=not train, momentum=momentum)
+    if kind == "group":
+        return nn.GroupNorm(num_groups=None, group_size=1)  # per channel: instance-like
+    raise ValueError(f"unknown norm {kind!r}; choose one of {NORMS}")
+
+
 class AudioNTT2020(nn.Module):
-    """BYOL-A's encoder (Niizumi et al. 2021): 3 x [conv3x3, BN, ReLU, maxpool 2],
+    """BYOL-A's encoder (Niizumi et al. 2021): 3 x [conv3x3, norm, ReLU, maxpool 2],
     an MLP per frame, then mean + max pooling over time.
 
     5.3M parameters at channels=64, embed_dim=2048 (the published size).
@@ -124,6 +137,7 @@ class AudioNTT2020(nn.Module):
     embed_dim: int = 2048
     dropout: float = 0.3
     conv_impl: str = "xla"
+    norm: str = "batch"
     bn_momentum: float = 0.9  # PyTorch's BatchNorm default (0.1 there)
     input_mean: float = 0.0  # dataset statistics of the log-mel input
     input_std: float = 1.0
@@ -134,14 +148,68 @@ class AudioNTT2020(nn.Module):
         x = x[..., None]
         for _ in range(3):
             x = Conv3x3(self.channels, self.conv_impl)(x)
-            x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)(x)
+            x = norm_layer(self.norm, train, self.bn_momentum)(x)
             x = nn.relu(max_pool_2x2(x))  # = pool(relu(x)), on 4x fewer values
-        b, t, f, c = x.shape
-        x = x.reshape(b, t, f * c)  # one feature vector per time step
-        x = nn.relu(nn.Dense(self.embed_dim)(x))
-        x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        x = nn.relu(nn.Dense(self.embed_dim)(x))
-        return x.mean(axis=1) + x.max(axis=1)
+        return frame_mlp_and_pool(x, self.embed_dim, self.dropout, train)
 
 
-ENCODERS = {"audio_ntt": AudioNTT2020}
+def frame_mlp_and_pool(x: jax.Array, embed_dim: int, dropout: float, train: bool) -> jax.Array:
+    """[B, T, F, C] feature maps -> one vector per time step -> 2-layer MLP -> mean + max over
+    time. Called inside a compact module, so its layers belong to the caller."""
+    b, t, f, c = x.shape
+    x = x.reshape(b, t, f * c)
+    x = nn.relu(nn.Dense(embed_dim)(x))
+    x = nn.Dropout(dropout, deterministic=not train)(x)
+    x = nn.relu(nn.Dense(embed_dim)(x))
+    return x.mean(axis=1) + x.max(axis=1)
+
+
+class ResidualBlock(nn.Module):
+    """conv-norm-ReLU-conv-norm plus the input (through a 1x1 projection when the width
+    changes), then ReLU: ResNet's basic block."""
+
+    features: int
+    conv_impl: str
+    norm: str
+    bn_momentum: float
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        y = Conv3x3(self.features, self.conv_impl)(x)
+        y = nn.relu(norm_layer(self.norm, train, self.bn_momentum)(y))
+        y = Conv3x3(self.features, self.conv_impl)(y)
+        y = norm_layer(self.norm, train, self.bn_momentum)(y)
+        if x.shape[-1] != self.features:
+            x = nn.Dense(self.features, use_bias=False)(x)  # 1x1 convolution
+        return nn.relu(x + y)
+
+
+class ResNetAudio(nn.Module):
+    """A ResNet-style 2D CNN on log-mels: a conv stem, then one residual block per stage at
+    widths channels x (1, 2, 4), each followed by a 2x2 max pool; AudioNTT2020's per-frame
+    MLP and mean + max pooling over time on top."""
+
+    channels: int = 64
+    embed_dim: int = 2048
+    dropout: float = 0.3
+    conv_impl: str = "xla"
+    norm: str = "batch"
+    bn_momentum: float = 0.9
+    input_mean: float = 0.0
+    input_std: float = 1.0
+    widths: tuple[int, ...] = (1, 2, 4)
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:  # [B, T, F]
+        x = (x - self.input_mean) / self.input_std
+        x = Conv3x3(self.channels, self.conv_impl)(x[..., None])
+        x = nn.relu(norm_layer(self.norm, train, self.bn_momentum)(x))
+        for w in self.widths:
+            x = ResidualBlock(self.channels * w, self.conv_impl, self.norm, self.bn_momentum)(
+                x, train
+            )
+            x = max_pool_2x2(x)
+        return frame_mlp_and_pool(x, self.embed_dim, self.dropout, train)
+
+
+ENCODERS = {"audio_ntt": AudioNTT2020, "resnet": ResNetAudio}

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 
 from fassl_jax.audio import augment
 from fassl_jax.models.heads import MLP, EncoderWithHead
-from fassl_jax.ssl.base import SSLMethod
+from fassl_jax.ssl.base import SSLMethod, model_init
 
 
 def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
@@ -22,13 +22,40 @@ def nt_xent(z1: jax.Array, z2: jax.Array, temperature: float) -> jax.Array:
     return -jnp.take_along_axis(log_probs, twin[:, None], axis=-1).mean()
 
 
-def default_views(crop_frames: int, gain_db: float, noise_std: float) -> augment.Augment:
-    """SimCLR's view pipeline here: random time crop, gain, light noise."""
-    return augment.chain(
+def default_views(
+    crop_frames: int,
+    gain_db: float,
+    noise_std: float,
+    time_masks: int = 0,
+    freq_masks: int = 0,
+) -> augment.Augment:
+    """The feature-matching methods' views (SimCLR, Barlow Twins): a random time crop, a gain,
+    light Gaussian noise, and optionally SpecAugment masks."""
+    steps = [
         augment.random_crop(crop_frames),
         augment.random_gain(gain_db),
         augment.gaussian_noise(noise_std),
-    )
+    ]
+    if time_masks or freq_masks:
+        steps.append(augment.spec_augment(time_masks, crop_frames // 8, freq_masks, 8))
+    return augment.chain(*steps)
+
+
+def two_view_embeddings(model: nn.Module, views: augment.Augment):
+    """(variables, x, key) -> (z1, z2, updates): both views through the model in one batch,
+    so BatchNorm normalises them together."""
+    views = augment.batched(views)
+
+    def embed(variables, x, key):
+        k1, k2, k_dropout = jax.random.split(key, 3)
+        both = jnp.concatenate([views(k1, x), views(k2, x)])
+        z, updates = model.apply(
+            variables, both, train=True, rngs={"dropout": k_dropout}, mutable=["batch_stats"]
+        )
+        z1, z2 = jnp.split(z, 2)
+        return z1, z2, updates
+
+    return embed
 
 
 def build(
@@ -39,17 +66,16 @@ def build(
     crop_frames: int = 96,
     gain_db: float = 6.0,
     noise_std: float = 0.05,
+    time_masks: int = 0,
+    freq_masks: int = 0,
 ) -> SSLMethod:
     model = EncoderWithHead(encoder, MLP(hidden=embed_dim, out=proj_dim))
-    views = augment.batched(default_views(crop_frames, gain_db, noise_std))
+    embed = two_view_embeddings(
+        model, default_views(crop_frames, gain_db, noise_std, time_masks, freq_masks)
+    )
 
     def loss(variables, x, key):
-        k1, k2, k_dropout = jax.random.split(key, 3)
-        both = jnp.concatenate([views(k1, x), views(k2, x)])  # one BN batch over both views
-        z, updates = model.apply(
-            variables, both, train=True, rngs={"dropout": k_dropout}, mutable=["batch_stats"]
-        )
-        z1, z2 = jnp.split(z, 2)
+        z1, z2, updates = embed(variables, x, key)
         return nt_xent(z1, z2, temperature), updates
 
-    return SSLMethod(model, loss, crop_frames)
+    return SSLMethod(model, loss, model_init(model, crop_frames))

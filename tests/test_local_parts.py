@@ -1,0 +1,110 @@
+"""Kept-local parts (FedBN's norm layers): clients start from their own copy, the server
+averages the rest as before, and a resumed run keeps every client's copy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import init_state, max_abs_diff, tiny_log_mels, tiny_method
+
+from fassl_jax.data import clients, partitions
+from fassl_jax.federated import aggregators, parts
+from fassl_jax.federated import round as fl_round
+from fassl_jax.federated.client import make_local_training
+
+CLIENT_TX = optax.sgd(0.05, momentum=0.5)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    data = tiny_log_mels()
+    pretrain = data.subset(data.split == "pretrain")
+    rng = np.random.default_rng(0)
+    store = clients.ClientStore.from_partition(partitions.iid(pretrain, rng, num_clients=4))
+    method = tiny_method()
+    local_train = jax.jit(make_local_training(method.loss, CLIENT_TX))
+    fedbn = parts.ModelParts.build("norm")
+
+    def round_fn(model_parts):
+        update = fl_round.make_client_update(local_train, CLIENT_TX, parts=model_parts)
+        return jax.jit(
+            fl_round.make_round(update, aggregators.fedavg(), optax.sgd(1.0), None, 1, model_parts)
+        )
+
+    return pretrain.audio, store, method, local_train, fedbn, round_fn(fedbn), round_fn(None)
+
+
+def cohort_of(store, round_index, states):
+    c = clients.build_cohort(store, np.arange(4), clients.LocalWork(4, steps=2), 2, 0, round_index)
+    return fl_round.DeviceCohort(None, *map(jnp.asarray, c), client_states=states), c
+
+
+def test_norm_selector_picks_norm_layers_and_statistics_only():
+    variables = init_state(tiny_method())
+    flat = parts.ModelParts.build("norm").local(
+        {"params": variables.params, **variables.model_state}
+    )
+    assert flat and all(k[0] == "batch_stats" or k[2].startswith("BatchNorm_") for k in flat)
+    assert not any("Conv3x3" in "/".join(k) for k in flat)
+    heads = parts.ModelParts.build("heads").local({"params": variables.params})
+    assert heads and all(k[1] == "head" for k in heads)
+
+
+def test_fedbn_round_one_equals_fedavg_and_clients_keep_their_own_norms(setup):
+    examples, store, method, local_train, fedbn, fedbn_round, plain_round = setup
+    state = init_state(method)
+    variables = {"params": state.params, **state.model_state}
+    store_states = parts.ClientStateStore(fedbn.local(variables))
+    ids = np.arange(4)
+
+    # Round 1: every client starts from the initial norms, so FedBN is FedAvg.
+    dc, _ = cohort_of(store, 0, store_states.gather(ids))
+    dc = dc._replace(examples=jnp.asarray(examples))
+    s1, _, trained = fedbn_round(state, dc, jax.random.key(1))
+    p1, _, _ = plain_round(init_state(method), dc._replace(client_states=None), jax.random.key(1))
+    assert max_abs_diff(s1.params, p1.params) < 1e-6
+    store_states.scatter(ids, trained)
+    assert len(store_states) == 4
+    a, b = store_states.states[0], store_states.states[1]
+    assert max(float(np.abs(a[k] - b[k]).max()) for k in a) > 1e-4  # norms differ per client
+
+    # Round 2 against a loop: each client trains from the global model with its own norms.
+    dc2, host = cohort_of(store, 1, store_states.gather(ids))
+    dc2 = dc2._replace(examples=jnp.asarray(examples))
+    global_vars = {"params": s1.params, **s1.model_state}
+    s2, _, trained2 = fedbn_round(s1, dc2, jax.random.key(2))
+    finals, weights = [], host.weights / host.weights.sum()
+    for c in ids:
+        start = parts.replace_leaves(global_vars, store_states.states[int(c)])
+        res = local_train(
+            start["params"],
+            {k: v for k, v in start.items() if k != "params"},
+            CLIENT_TX.init(start["params"]),
+            jnp.asarray(examples),
+            jnp.asarray(host.batches[c]),
+            jnp.asarray(host.step_mask[c]),
+            jax.random.fold_in(jax.random.key(2), int(c)),
+        )
+        end = {"params": res.params, **res.model_state}
+        for k, v in fedbn.local(end).items():
+            np.testing.assert_allclose(trained2[k][c], v, rtol=1e-5, atol=1e-6)
+        finals.append(end)
+    mean = jax.tree.map(
+        lambda *xs: sum(w * np.asarray(x) for w, x in zip(weights, xs, strict=True)), *finals
+    )
+    assert max_abs_diff(s2.params, mean["params"]) < 1e-5  # norms: their mean, for evaluation
+    # Without kept-local norms the round differs: the clients' own norms mattered.
+    p2, _, _ = plain_round(s1, dc2._replace(client_states=None), jax.random.key(2))
+    assert max_abs_diff(s2.params, p2.params) > 1e-5
+
+
+def test_client_state_store_pads_with_the_initial_values_and_round_trips():
+    store = parts.ClientStateStore({("params", "n", "scale"): np.zeros(2)})
+    store.scatter(np.array([7, -1]), {("params", "n", "scale"): np.array([[1.0, 2.0], [9, 9]])})
+    got = store.gather(np.array([7, 3, -1]))[("params", "n", "scale")]
+    np.testing.assert_array_equal(got, [[1, 2], [0, 0], [0, 0]])
+    again = parts.ClientStateStore({("params", "n", "scale"): np.zeros(2)})
+    again.load_arrays(store.to_arrays())
+    assert again.states.keys() == {7}
+    np.testing.assert_array_equal(again.states[7][("params", "n", "scale")], [1, 2])

@@ -1,0 +1,75 @@
+"""Every SSL method through the same trainer, and what each promises beyond its loss."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from method_configs import TINY_SSL, tiny_config
+
+from fassl_jax import config_check, train
+from fassl_jax.errors import ConfigError
+from fassl_jax.models import encoders
+from fassl_jax.run_log import read_metrics
+from fassl_jax.ssl import byol_a
+
+
+@pytest.mark.parametrize("method", sorted(TINY_SSL))
+def test_each_method_trains_federated_through_the_same_trainer(method, tmp_path):
+    """12 federated rounds on the synthetic clips lower each method's loss.
+
+    Not asserted yet: beating the random-init encoder at retrieval here. On these clips a
+    random 4-channel encoder already retrieves patterns at Recall@1 0.91 (leave-one-out),
+    and ACOP and BYOL-A did not beat it in 6-15 tiny rounds (see CHANGELOG)."""
+    c = tiny_config(method, rounds=12, local_steps=4, batch_size=8)
+    c.eval.every = 12
+    summary = train.run(c, str(tmp_path))
+    losses = [r["loss"] for r in read_metrics(os.path.join(tmp_path, "metrics.jsonl"))]
+    assert np.all(np.isfinite(losses)) and np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert set(summary["tasks"]) == {"pattern", "source"}
+
+
+def test_method_options_are_checked_against_the_method():
+    c = tiny_config("acop")
+    c.ssl.temperature = 0.1  # a SimCLR option
+    with pytest.raises(ConfigError, match=r"config.ssl.temperature .*'acop'.*subclip_frames"):
+        config_check.validate(c)
+
+
+def test_byol_target_follows_the_online_network_by_ema():
+    method = byol_a.build(encoders.AudioNTT2020(channels=2, embed_dim=8), 8, 8, 4, 0.9)
+    variables = method.init(jax.random.key(0), jnp.zeros((2, 96, 64)))
+    assert set(variables) == {"params", "batch_stats", "target", "mixup_bank"}
+    moved = jax.tree.map(lambda p: p + 1.0, variables["params"])
+    after = method.after_step({**variables, "params": moved})
+    want = jax.tree.map(lambda t: t + 0.1, variables["target"])  # 0.9 t + 0.1 (t + 1)
+    for got, w in zip(jax.tree.leaves(after["target"]), jax.tree.leaves(want), strict=True):
+        np.testing.assert_allclose(got, w, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", byol_a.TARGET_MODES)
+def test_byol_target_under_federation(mode):
+    method = byol_a.build(encoders.AudioNTT2020(channels=2, embed_dim=8), 8, 8, 4, target=mode)
+    variables = method.init(jax.random.key(0), jnp.zeros((2, 96, 64)))
+    stale = {**variables, "target": jax.tree.map(jnp.zeros_like, variables["target"])}
+    received = method.on_receive(stale)
+    online = {k: variables["params"][k] for k in ("encoder", "projector")}
+    expected = online if mode == "restart" else stale["target"]
+    assert jax.tree.all(jax.tree.map(jnp.array_equal, received["target"], expected))
+    assert ("target" in method.private_collections) == (mode == "restart")
+    assert "mixup_bank" in method.private_collections
+
+
+@pytest.mark.parametrize("norm", encoders.NORMS)
+@pytest.mark.parametrize("encoder", sorted(encoders.ENCODERS))
+def test_encoders_and_norms_embed_any_length(encoder, norm):
+    model = encoders.ENCODERS[encoder](channels=4, embed_dim=16, norm=norm)
+    variables = model.init(jax.random.key(0), jnp.zeros((2, 48, 64)))
+    assert ("batch_stats" in variables) == (norm == "batch")
+    x = jax.random.normal(jax.random.key(1), (3, 101, 64))
+    out = model.apply(variables, x)
+    assert out.shape == (3, 16) and bool(jnp.isfinite(out).all())
+    # GroupNorm normalises each clip alone: a clip's embedding ignores the rest of its batch.
+    if norm == "group":
+        np.testing.assert_allclose(model.apply(variables, x[:1]), out[:1], rtol=1e-5, atol=1e-6)
