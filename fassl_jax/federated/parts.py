@@ -108,14 +108,10 @@ class ClientStateStore:
     # Checkpoints: {"ids": [M], "/"-joined path: [M, ...]}; orbax saves it beside the state
     # (after a round, so M >= 1: orbax cannot save empty arrays).
     def to_arrays(self) -> dict[str, np.ndarray]:
-        ids = np.array(sorted(self.states), np.int64)
-        out = {"ids": ids}
+        ids = sorted(self.states)
+        out = {"ids": np.array(ids, np.int64)}
         for k in self.initial:
-            out["/".join(k)] = (
-                np.stack([self.states[int(i)][k] for i in ids])
-                if len(ids)
-                else (np.zeros((0, *self.initial[k].shape), self.initial[k].dtype))
-            )
+            out["/".join(k)] = np.stack([self.states[i][k] for i in ids])
         return out
 
     def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
