@@ -58,9 +58,16 @@ def get_config():
         unroll_local_steps=1,  # lax.scan unroll of the local steps
         keep_local="",  # parts each client keeps: "norm" (FedBN), "heads", "norm,heads"
     )
-    c.client = dict(optimizer="sgd", learning_rate=0.05, momentum=0.9)
-    c.server = dict(aggregator="fedavg", optimizer="sgd", learning_rate=1.0, momentum=0.0)
+    # FedProx: proximal_mu > 0 (configs/aggregators.py names the common setups).
+    c.client = dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, proximal_mu=0.0)
+    # On the pseudo-gradient: sgd (lr 1: FedAvg; momentum: FedAvgM), or Reddi et al.'s
+    # adam | yogi | adagrad with beta_1 = momentum, beta_2 = b2 and tau.
+    c.server = dict(optimizer="sgd", learning_rate=1.0, momentum=0.0, b2=0.99, tau=1e-3)
+    # fedavg | loss | fedvssl (alpha, beta) | ldawa (warmup_rounds); options beside "rule".
+    c.aggregator = dict(rule="fedavg")
 
+    # FASSL: every `every` rounds the global encoder is scored on each task's selection and
+    # test splits; per task the best round by selection Recall@1 is kept in workdir/best.
     c.eval = dict(every=10, recall_at=(1, 5, 10, 20, 50), batch_size=256)
     c.checkpoint = dict(every=1, keep=2)
     return c

@@ -8,7 +8,7 @@ from fassl_jax.data.partitions import PARTITIONS
 from fassl_jax.data.sources import SOURCES
 from fassl_jax.errors import ConfigError
 from fassl_jax.federated.aggregators import AGGREGATORS
-from fassl_jax.federated.optimizers import OPTIMIZERS
+from fassl_jax.federated.optimizers import CLIENT_OPTIMIZERS, SERVER_OPTIMIZERS
 from fassl_jax.federated.parts import parse_keep_local
 from fassl_jax.models.encoders import CONV_IMPLS, ENCODERS, NORMS
 from fassl_jax.ssl import METHODS
@@ -23,9 +23,9 @@ _CHOICES = {
     "model.conv_impl": (*CONV_IMPLS, "auto"),
     "model.norm": NORMS,
     "ssl.method": METHODS,
-    "client.optimizer": OPTIMIZERS,
-    "server.optimizer": OPTIMIZERS,
-    "server.aggregator": AGGREGATORS,
+    "client.optimizer": CLIENT_OPTIMIZERS,
+    "server.optimizer": SERVER_OPTIMIZERS,
+    "aggregator.rule": AGGREGATORS,
 }
 _AT_LEAST = {
     "fl.rounds": 1,
@@ -43,6 +43,9 @@ _AT_LEAST = {
     "partition.num_clients": 1,
     "partition.splits_per_group": 1,
     "data.clip_seconds": 0.1,
+    "client.proximal_mu": 0.0,
+    "server.b2": 0.0,
+    "server.tau": 0.0,
 }
 _POSITIVE = ("fl.local_epochs", "client.learning_rate", "server.learning_rate", "partition.alpha")
 
@@ -69,7 +72,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
         value = _get(config, key)
         if not value > 0:
             raise ConfigError(f"config.{key} must be > 0 (got {value})")
-    _check_method_options(config)
+    _check_options(config, "ssl", "method", METHODS, 2, "configs/{}.py sets them")
+    _check_options(config, "aggregator", "rule", AGGREGATORS, 0, "configs/aggregators.py")
+    if config.mode == "centralized" and config.client.proximal_mu > 0:
+        raise ConfigError(
+            "config.client.proximal_mu > 0 (FedProx) needs a global model to pull towards; "
+            "set it to 0 for mode='centralized'"
+        )
     try:
         parse_keep_local(config.fl.keep_local)
     except ValueError as e:
@@ -79,13 +88,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.eval.recall_at holds {k}; every k must be >= 1")
 
 
-def _check_method_options(config: ml_collections.ConfigDict) -> None:
-    """config.ssl holds `method` and that method's build options, nothing else."""
-    method = config.ssl.method
-    known = list(inspect.signature(METHODS[method]).parameters)[2:]  # after encoder, embed_dim
-    for key in config.ssl:
-        if key != "method" and key not in known:
+def _check_options(config, section: str, name_key: str, builders: dict, skip: int, hint: str):
+    """config.<section> holds `name_key` and that builder's keyword options, nothing else.
+
+    skip: the builder's leading positional parameters that are not options."""
+    node = config[section]
+    name = node[name_key]
+    known = list(inspect.signature(builders[name]).parameters)[skip:]
+    for key in node:
+        if key != name_key and key not in known:
             raise ConfigError(
-                f"config.ssl.{key} is not an option of ssl.method={method!r}; "
-                f"its options: {', '.join(known)} (configs/{method}.py sets them)"
+                f"config.{section}.{key} is not an option of {section}.{name_key}={name!r}; "
+                f"its options: {', '.join(known) or 'none'} ({hint.format(name)})"
             )

@@ -1,13 +1,20 @@
-"""Aggregators: (init, update) pairs that turn the clients' updates into one server update.
+"""Aggregators: (init, update) pairs, like optax's, that turn the cohort's client updates into
+one server update (a delta the server optimizer then applies as a pseudo-gradient, see
+optimizers.py).
 
-An aggregator sees the client deltas (client axis first) and the clients' weights n_i; the
-server optimizer (plain optax, see server_optim.py) then applies the result.
+    state = aggregator.init(params)
+    delta, state = aggregator.update(reports, state, params)
+
+`reports` hold the client deltas (client axis first), the clients' sample counts n_i (0 marks
+a padding slot, which never counts) and their mean local losses L_i. Definitions follow
+../shared/DESIGN.md section 2 (FedVSSL, arXiv 2207.01975; L-DAWA, ICCV 2023).
 """
 
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from fassl_jax.federated.placement import weighted_mean
 
@@ -15,22 +22,104 @@ Params = Any
 AggState = Any
 
 
+class ClientReports(NamedTuple):
+    deltas: Params  # [C, ...] client params - global params
+    weights: jax.Array  # [C] sample counts n_i; 0: a padding slot
+    losses: jax.Array  # [C] mean local loss L_i
+
+
 class Aggregator(NamedTuple):
     init: Callable[[Params], AggState]
-    update: Callable[[Params, jax.Array, AggState], tuple[Params, AggState]]
+    update: Callable[[ClientReports, AggState, Params], tuple[Params, AggState]]
+
+
+class RoundCount(NamedTuple):
+    rounds: jax.Array  # int32: aggregations done before this one
+
+
+def _count_rounds(params) -> RoundCount:
+    del params
+    return RoundCount(jnp.int32(0))
+
+
+def loss_weights(losses: jax.Array, weights: jax.Array) -> jax.Array:
+    """exp(-L_i) / sum_j exp(-L_j) over the real clients (a stable softmax of -L)."""
+    return jax.nn.softmax(jnp.where(weights > 0, -losses, -jnp.inf))
 
 
 def fedavg() -> Aggregator:
-    """McMahan et al. 2017: the mean of the client deltas weighted by their clip counts."""
+    """McMahan et al. 2017: the mean of the client deltas weighted by n_i."""
 
     def init(params):
         del params
         return ()
 
-    def update(deltas, weights, state):
-        return weighted_mean(deltas, weights), state
+    def update(reports, state, params):
+        del params
+        return weighted_mean(reports.deltas, reports.weights), state
 
     return Aggregator(init, update)
 
 
-AGGREGATORS = {"fedavg": fedavg}
+def fedvssl(alpha: float = 0.9, beta: bool = True) -> Aggregator:
+    """FedVSSL: client weights alpha * exp(-L_i)/sum exp(-L_j) + (1 - alpha) * n_i/sum n_j;
+    with beta (the "SWA" switch), from the second aggregation on the new global model is
+    0.5 * previous + 0.5 * aggregate, i.e. half the aggregate delta.
+
+    alpha = 0, beta = False is FedAvg; alpha = 1, beta = False is the loss-based rule."""
+
+    def update(reports, state, params):
+        del params
+        mix = alpha * loss_weights(reports.losses, reports.weights) + (1.0 - alpha) * (
+            reports.weights / reports.weights.sum()
+        )
+        delta = weighted_mean(reports.deltas, mix)
+        if beta:
+            half = jnp.where(state.rounds >= 1, 0.5, 1.0)
+            delta = jax.tree.map(lambda d: d * half.astype(d.dtype), delta)
+        return delta, RoundCount(state.rounds + 1)
+
+    return Aggregator(_count_rounds, update)
+
+
+def loss_based() -> Aggregator:
+    """FedVSSL's loss-based weights alone: exp(-L_i) / sum_j exp(-L_j)."""
+    return fedvssl(alpha=1.0, beta=False)
+
+
+def ldawa_scales(client_params: Params, params: Params) -> Params:
+    """Per client and per layer (each parameter tensor): rho = min(1, cos(w_i, w_global))."""
+
+    def rho(w_i, w):
+        dots = jnp.tensordot(w_i, w, axes=w.ndim)  # over every axis but the client axis
+        norms = jnp.linalg.norm(w_i.reshape(w_i.shape[0], -1), axis=1) * jnp.linalg.norm(w)
+        return jnp.minimum(1.0, dots / jnp.maximum(norms, 1e-12))
+
+    return jax.tree.map(rho, client_params, params)
+
+
+def ldawa(warmup_rounds: int = 2) -> Aggregator:
+    """L-DAWA (Rehman et al., ICCV 2023): after `warmup_rounds` FedAvg rounds, each client's
+    layer w_i^l is scaled by rho = min(1, cos(w_i^l, w_global^l)) and the new global layer is
+    the plain mean over the cohort. Only parameters are scaled: normalisation statistics
+    (model_state) are averaged by the round as for every rule."""
+    avg = fedavg()
+
+    def update(reports, state, params):
+        real = (reports.weights > 0).astype(reports.weights.dtype)
+        client_params = jax.tree.map(jnp.add, reports.deltas, params)
+        scales = ldawa_scales(client_params, params)
+        scaled = jax.tree.map(
+            lambda w, s: w * s.reshape(s.shape + (1,) * (w.ndim - 1)), client_params, scales
+        )
+        dawa = jax.tree.map(jnp.subtract, weighted_mean(scaled, real), params)
+        plain, _ = avg.update(reports, (), params)
+        warm = state.rounds >= warmup_rounds
+        delta = jax.tree.map(lambda d, p: jnp.where(warm, d, p), dawa, plain)
+        return delta, RoundCount(state.rounds + 1)
+
+    return Aggregator(_count_rounds, update)
+
+
+# name -> builder; a builder's keyword arguments are the rule's config options.
+AGGREGATORS = {"fedavg": fedavg, "loss": loss_based, "fedvssl": fedvssl, "ldawa": ldawa}

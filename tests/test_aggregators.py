@@ -1,0 +1,179 @@
+"""Aggregators and server/client optimizers against NumPy references on hand-made updates."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import assert_trees_close
+
+from fassl_jax.errors import ConfigError
+from fassl_jax.federated import aggregators, optimizers
+from fassl_jax.federated.aggregators import ClientReports
+
+RNG = np.random.default_rng(0)
+# Two "layers"; 4 client slots, the last one padding (n = 0, loss 0 as a padded client has).
+GLOBAL = {"conv": RNG.normal(size=(3, 2)), "dense": {"bias": RNG.normal(size=5)}}
+WEIGHTS = np.array([3.0, 1.0, 2.0, 0.0])
+LOSSES = np.array([0.5, 1.0, 2.5, 0.0])
+
+
+def deltas(seed):
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda p: rng.normal(size=(4, *p.shape)), GLOBAL)
+
+
+def reports(seed=1, losses=LOSSES):
+    as_f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    return ClientReports(jax.tree.map(as_f32, deltas(seed)), as_f32(WEIGHTS), as_f32(losses))
+
+
+def np_weighted(tree, w):
+    w = np.asarray(w, np.float64)
+    return jax.tree.map(lambda x: np.tensordot(w / w.sum(), x, axes=1), tree)
+
+
+def np_loss_weights(losses):
+    e = np.exp(-losses) * (WEIGHTS > 0)
+    return e / e.sum()
+
+
+def run(aggregator, rounds=1, params=GLOBAL):
+    params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float32), params)
+    state = aggregator.init(params)
+    outs = []
+    for r in range(rounds):
+        delta, state = jax.jit(aggregator.update)(reports(seed=r + 1), state, params)
+        outs.append(delta)
+    return outs
+
+
+def test_fedavg_is_the_sample_weighted_mean_and_padding_never_counts():
+    (got,) = run(aggregators.fedavg())
+    assert_trees_close(got, np_weighted(deltas(1), WEIGHTS))
+
+
+def test_loss_based_weights_are_a_softmax_of_minus_the_losses():
+    (got,) = run(aggregators.loss_based())
+    assert_trees_close(got, np_weighted(deltas(1), np_loss_weights(LOSSES)))
+
+
+def test_fedvssl_mixes_loss_and_size_weights_then_halves_from_round_two():
+    got = run(aggregators.fedvssl(alpha=0.9, beta=True), rounds=3)
+    for r, delta in enumerate(got):
+        mix = 0.9 * np_loss_weights(LOSSES) + 0.1 * WEIGHTS / WEIGHTS.sum()
+        want = np_weighted(deltas(r + 1), mix)
+        scale = 1.0 if r == 0 else 0.5  # w = 0.5 w_prev + 0.5 w_new from round 2 on
+        assert_trees_close(delta, jax.tree.map(lambda x, s=scale: s * x, want))
+
+
+def test_fedvssl_with_alpha_0_and_beta_0_is_fedavg():
+    got = run(aggregators.fedvssl(alpha=0.0, beta=False), rounds=3)
+    want = run(aggregators.fedavg(), rounds=3)
+    for g, w in zip(got, want, strict=True):
+        assert_trees_close(g, w, atol=1e-6)
+
+
+def np_cos_scale(w_i, w):
+    cos = np.dot(w_i.ravel(), w.ravel()) / (np.linalg.norm(w_i) * np.linalg.norm(w))
+    return min(1.0, cos)
+
+
+def test_ldawa_scale_is_the_clipped_cosine_per_client_and_layer():
+    params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float32), GLOBAL)
+    same = jax.tree.map(lambda p: jnp.stack([p, 2 * p, -p]), params)
+    scales = aggregators.ldawa_scales(same, params)
+    for s in jax.tree.leaves(scales):  # parallel: 1; twice as long: still 1; opposite: -1
+        np.testing.assert_allclose(s, [1.0, 1.0, -1.0], atol=1e-6)
+    clients = jax.tree.map(lambda p, d: p + d, GLOBAL, deltas(1))
+    scales = aggregators.ldawa_scales(jax.tree.map(jnp.asarray, clients), params)
+    for layer in (("conv",), ("dense", "bias")):
+        got = scales[layer[0]] if len(layer) == 1 else scales[layer[0]][layer[1]]
+        w = GLOBAL[layer[0]] if len(layer) == 1 else GLOBAL[layer[0]][layer[1]]
+        c = clients[layer[0]] if len(layer) == 1 else clients[layer[0]][layer[1]]
+        want = [np_cos_scale(c[i], w) for i in range(4)]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_ldawa_warms_up_with_fedavg_then_averages_scaled_client_layers():
+    got = run(aggregators.ldawa(warmup_rounds=2), rounds=3)
+    fedavg = run(aggregators.fedavg(), rounds=2)
+    for g, w in zip(got[:2], fedavg, strict=True):
+        assert_trees_close(g, w, atol=1e-6)
+    clients = jax.tree.map(lambda p, d: p + d, GLOBAL, deltas(3))
+    real = WEIGHTS > 0
+
+    def np_ldawa(c, w):
+        scaled = [np_cos_scale(c[i], w) * c[i] for i in np.flatnonzero(real)]
+        return np.mean(scaled, axis=0) - w
+
+    assert_trees_close(got[2], jax.tree.map(np_ldawa, clients, GLOBAL), atol=1e-5)
+
+
+@pytest.mark.parametrize("rule", optimizers.ADAPTIVE_RULES)
+def test_adaptive_server_optimizers_follow_reddi_et_al_exactly(rule):
+    """Reddi et al. 2021, Algorithm 2, stepped beside the optax version for 5 rounds:
+    Delta = aggregate delta; m = b1 m + (1 - b1) Delta; v per rule (v_{-1} = tau^2);
+    x += eta m / (sqrt(v) + tau)."""
+    eta, b1, b2, tau = 0.03, 0.9, 0.99, 1e-3
+    tx = optimizers.server(rule, eta, momentum=b1, b2=b2, tau=tau)
+    x = jax.tree.map(lambda p: jnp.asarray(p, jnp.float32), GLOBAL)
+    state = tx.init(x)
+    x_np = GLOBAL
+    m = jax.tree.map(np.zeros_like, GLOBAL)
+    v = jax.tree.map(lambda p: np.full_like(p, tau**2), GLOBAL)
+    for r in range(5):
+        delta = np_weighted(deltas(r + 1), WEIGHTS)
+        pseudo_grad = jax.tree.map(lambda d: -jnp.asarray(d, jnp.float32), delta)
+        updates, state = tx.update(pseudo_grad, state, x)
+        x = optax.apply_updates(x, updates)
+
+        m = jax.tree.map(lambda m, d: b1 * m + (1 - b1) * d, m, delta)
+        if rule == "adagrad":
+            v = jax.tree.map(lambda v, d: v + d**2, v, delta)
+        elif rule == "adam":
+            v = jax.tree.map(lambda v, d: b2 * v + (1 - b2) * d**2, v, delta)
+        else:
+            v = jax.tree.map(lambda v, d: v - (1 - b2) * d**2 * np.sign(v - d**2), v, delta)
+        x_np = jax.tree.map(lambda x, m, v: x + eta * m / (np.sqrt(v) + tau), x_np, m, v)
+        assert_trees_close(x, x_np, atol=1e-5, rtol=1e-4)
+
+
+def test_fedavgm_is_heavy_ball_momentum_on_the_aggregate():
+    tx = optimizers.server("sgd", 1.0, momentum=0.9)
+    x = jax.tree.map(lambda p: jnp.asarray(p, jnp.float32), GLOBAL)
+    state, x_np, m = tx.init(x), GLOBAL, jax.tree.map(np.zeros_like, GLOBAL)
+    for r in range(3):
+        delta = np_weighted(deltas(r + 1), WEIGHTS)
+        updates, state = tx.update(jax.tree.map(lambda d: -jnp.asarray(d), delta), state, x)
+        x = optax.apply_updates(x, updates)
+        m = jax.tree.map(lambda m, d: 0.9 * m + d, m, delta)
+        x_np = jax.tree.map(np.add, x_np, m)
+        assert_trees_close(x, x_np, atol=1e-5)
+
+
+def test_fedprox_adds_the_gradient_of_the_proximal_term():
+    """The client optimizer's step equals SGD on loss + (mu/2)||w - w_global||^2, where
+    w_global is what the optimizer was initialised with."""
+    mu, lr = 0.3, 0.1
+    w_global = {"w": jnp.array([1.0, -2.0, 0.5])}
+
+    def loss(w):
+        return jnp.sum(jnp.sin(w["w"]) * w["w"])
+
+    def prox_loss(w):
+        diff = w["w"] - w_global["w"]
+        return loss(w) + 0.5 * mu * jnp.sum(diff * diff)
+
+    tx = optimizers.client("sgd", lr, proximal_mu=mu)
+    state, w, w_ref = tx.init(w_global), w_global, w_global
+    for _ in range(3):
+        updates, state = tx.update(jax.grad(loss)(w), state, w)
+        w = optax.apply_updates(w, updates)
+        w_ref = jax.tree.map(lambda p, g: p - lr * g, w_ref, jax.grad(prox_loss)(w_ref))
+    assert_trees_close(w, w_ref, atol=1e-6)
+
+
+def test_unknown_names_say_what_exists():
+    with pytest.raises(ConfigError, match="choose one of: adagrad, adam, sgd, yogi"):
+        optimizers.server("yogii", 0.1)
