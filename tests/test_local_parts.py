@@ -32,7 +32,8 @@ def setup():
             fl_round.make_round(update, aggregators.fedavg(), optax.sgd(1.0), None, 1, model_parts)
         )
 
-    return pretrain.audio, store, method, local_train, fedbn, round_fn(fedbn), round_fn(None)
+    rounds = {keep: round_fn(parts.ModelParts.build(keep)) for keep in ("norm", "heads", "")}
+    return pretrain.audio, store, method, local_train, fedbn, rounds
 
 
 def cohort_of(store, round_index, states):
@@ -52,7 +53,8 @@ def test_norm_selector_picks_norm_layers_and_statistics_only():
 
 
 def test_fedbn_round_one_equals_fedavg_and_clients_keep_their_own_norms(setup):
-    examples, store, method, local_train, fedbn, fedbn_round, plain_round = setup
+    examples, store, method, local_train, fedbn, rounds = setup
+    fedbn_round, plain_round = rounds["norm"], rounds[""]
     state = init_state(method)
     variables = {"params": state.params, **state.model_state}
     store_states = parts.ClientStateStore(fedbn.local(variables))
@@ -108,3 +110,54 @@ def test_client_state_store_pads_with_the_initial_values_and_round_trips():
     again.load_arrays(store.to_arrays())
     assert again.states.keys() == {7}
     np.testing.assert_array_equal(again.states[7][("params", "n", "scale")], [1, 2])
+
+
+def test_backbone_only_aggregates_the_encoder_and_each_client_keeps_its_heads(setup):
+    """fl.keep_local=heads: the global encoder is the clients' average; the heads never
+    leave the clients, and the server's heads stay the initial ones new clients start from."""
+    examples, store, method, local_train, _, rounds = setup
+    backbone_only = parts.ModelParts.build("heads")
+    s0 = init_state(method)
+    initial = {"params": s0.params, **s0.model_state}
+    store_states = parts.ClientStateStore(backbone_only.local(initial))
+    ids = np.arange(4)
+    dc, _ = cohort_of(store, 0, store_states.gather(ids))
+    s1, _, trained = rounds["heads"](s0, dc._replace(examples=jnp.asarray(examples)), round_key(0))
+    store_states.scatter(ids, trained)
+    heads_r1 = {c: dict(store_states.states[c]) for c in range(4)}
+    # Round 2: each client starts from the global encoder and its own round-1 heads.
+    dc, host = cohort_of(store, 1, store_states.gather(ids))
+    s2, _, trained = rounds["heads"](s1, dc._replace(examples=jnp.asarray(examples)), round_key(1))
+    store_states.scatter(ids, trained)
+
+    heads = [store_states.states[c] for c in range(4)]
+    for a, b in ((0, 1), (1, 2), (2, 3)):
+        assert max(float(np.abs(heads[a][k] - heads[b][k]).max()) for k in heads[a]) > 1e-5
+    server_heads = backbone_only.local({"params": s2.params, **s2.model_state})
+    assert max_abs_diff(server_heads, backbone_only.local(initial)) == 0.0
+    for h in heads:
+        assert max(float(np.abs(h[k] - server_heads[k]).max()) for k in h) > 1e-5
+
+    global_vars = {"params": s1.params, **s1.model_state}
+    encoders = []
+    for c in ids:
+        start = parts.replace_leaves(global_vars, heads_r1[int(c)])
+        res = local_train(
+            start["params"],
+            {k: v for k, v in start.items() if k != "params"},
+            CLIENT_TX.init(start["params"]),
+            jnp.asarray(examples),
+            jnp.asarray(host.batches[c]),
+            jnp.asarray(host.step_mask[c]),
+            jax.random.fold_in(round_key(1), int(c)),
+        )
+        encoders.append(res.params["encoder"])
+    weights = host.weights / host.weights.sum()
+    mean = jax.tree.map(
+        lambda *xs: sum(w * np.asarray(x) for w, x in zip(weights, xs, strict=True)), *encoders
+    )
+    assert max_abs_diff(s2.params["encoder"], mean) < 1e-5
+
+
+def round_key(r):
+    return jax.random.key(100 + r)

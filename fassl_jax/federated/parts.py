@@ -3,8 +3,11 @@
 - Kept local (config `fl.keep_local`): each client keeps its own copy between the rounds it
   is sampled in and starts every round from it. "norm": the normalisation layers and their
   statistics (FedBN, Li et al. 2021); "heads": everything but the encoder. A client never
-  sampled before starts from the initial model's values. The server's copy is the weighted
-  mean of the cohort's copies: it is used to evaluate the global model and never broadcast.
+  sampled before starts from the initial model's values. "heads" is backbone-only
+  transmission: the server aggregates and broadcasts the encoder alone, and its copy of the
+  heads stays the initial one. For kept-local parts of the encoder ("norm") the server's copy
+  is the weighted mean of the cohort's copies: it evaluates the global encoder and is never
+  broadcast.
 - Private (`SSLMethod.private_collections`, e.g. BYOL-A's mixup bank): state of one client's
   local training. The server neither averages nor stores it; every client starts from its
   initial value.

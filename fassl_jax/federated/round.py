@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from fassl_jax.federated.aggregators import Aggregator
+from fassl_jax.federated.aggregators import Aggregator, ClientReports
 from fassl_jax.federated.parts import ModelParts, replace_leaves, zeros_like_leaves
 from fassl_jax.federated.placement import map_clients, weighted_mean
 
@@ -98,7 +98,8 @@ def make_round(
         # Kept-local params take no part in aggregation or the server optimizer.
         local_params = {k: v for k, v in updates.client_state.items() if k[0] == "params"}
         deltas = replace_leaves({"params": updates.delta}, zeros_like_leaves(local_params))
-        delta, agg_state = aggregator.update(deltas["params"], cohort.weights, state.agg_state)
+        reports = ClientReports(deltas["params"], cohort.weights, updates.loss)
+        delta, agg_state = aggregator.update(reports, state.agg_state, state.params)
         pseudo_grad = jax.tree.map(jnp.negative, delta)
         server_updates, opt_state = server_tx.update(pseudo_grad, state.opt_state, state.params)
         new = {
@@ -106,8 +107,13 @@ def make_round(
             **state.model_state,  # private collections keep the server's (initial) value
             **weighted_mean(parts.shared_state(updates.model_state), cohort.weights),
         }
-        # The server's copy of kept-local parts: their mean, for evaluation only.
-        new = replace_leaves(new, weighted_mean(updates.client_state, cohort.weights))
+        # Kept-local parts of the encoder (FedBN's norms): the server's copy is their mean, to
+        # evaluate the global encoder with; it is never broadcast. Kept-local heads are never
+        # aggregated: the server keeps their initial value, which new clients start from.
+        kept = parts.local(variables)
+        encoder_parts = {k: v for k, v in updates.client_state.items() if k[1] == "encoder"}
+        heads = {k: v for k, v in kept.items() if k[1] != "encoder"}
+        new = replace_leaves(new, {**heads, **weighted_mean(encoder_parts, cohort.weights)})
         new_state = ServerState(
             params=new.pop("params"),
             model_state=new,
