@@ -78,11 +78,19 @@ def unknown_override_message(argv: list[str]) -> str:
 
 
 def summary_table(summary: dict) -> str:
-    """Recall@k per task for the model and the baselines, as aligned text."""
+    """Recall@k per task: the model (FASSL's selected round and the last round, for a
+    training summary) and the baselines."""
     lines = []
     for task, rows in summary["tasks"].items():
-        ks = list(next(iter(rows.values())))
-        lines.append(f"{task:<14}" + "".join(f"{k:>11}" for k in ks))
-        for name, scores in rows.items():
-            lines.append(f"  {name:<12}" + "".join(f"{scores[k]:>11.3f}" for k in ks))
+        ks = list(rows["model"])
+        lines.append(f"{task:<22}" + "".join(f"{k:>11}" for k in ks))
+        named = {"model": rows["model"]}
+        if "selected" in rows:
+            named = {
+                f"selected (round {rows['best_round']})": rows["selected"],
+                f"last (round {summary['rounds']})": rows["model"],
+            }
+        named.update(random_init=rows["random_init"], logmel=rows["logmel"])
+        for name, scores in named.items():
+            lines.append(f"  {name:<20}" + "".join(f"{scores[k]:>11.3f}" for k in ks))
     return "\n".join(lines)

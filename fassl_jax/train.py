@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from fassl_jax import config_check, ssl
+from fassl_jax import config_check, fassl, ssl
 from fassl_jax.audio import features
 from fassl_jax.checkpoints import Checkpointer
 from fassl_jax.data import clients, partitions, sources
@@ -87,11 +87,12 @@ def build_optimizers(config):
     """(client optimizer, server optimizer, aggregator). Centralized runs have no server: the
     client optimizer's state is kept in the server state's place and carries over."""
     c, s = config.client, config.server
-    client_tx = optimizers.make(c.optimizer, c.learning_rate, c.momentum)
+    client_tx = optimizers.client(c.optimizer, c.learning_rate, c.momentum, c.proximal_mu)
     if config.mode == "centralized":
         return client_tx, client_tx, aggregators.fedavg()
-    server_tx = optimizers.make(s.optimizer, s.learning_rate, s.momentum)
-    return client_tx, server_tx, aggregators.AGGREGATORS[s.aggregator]()
+    server_tx = optimizers.server(s.optimizer, s.learning_rate, s.momentum, s.b2, s.tau)
+    options = {k: v for k, v in config.aggregator.items() if k != "rule"}
+    return client_tx, server_tx, aggregators.AGGREGATORS[config.aggregator.rule](**options)
 
 
 def init_state(config, method: ssl.SSLMethod, server_tx, aggregator) -> fl_round.ServerState:
@@ -137,9 +138,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     # --- Data: log-mels; clients see only the pretraining audio, never its labels.
     data = load_log_mels(config)
     pretrain = data.subset(data.split == "pretrain")
+    select = data.subset(data.split == "select")  # FASSL's model selection; never the test
     test = data.subset(data.split == "test")
-    if len(pretrain.audio) == 0 or len(test.audio) == 0:
-        raise UserError(f"data source {config.data.source!r} has no pretrain/test split to run on")
+    for name, part in (("pretrain", pretrain), ("select", select), ("test", test)):
+        if len(part.audio) == 0:
+            raise UserError(
+                f"data source {config.data.source!r} has no {name!r} clips; training needs "
+                "pretrain, select and test splits (spoken_digit and synthetic have them)"
+            )
     input_mean, input_std = float(pretrain.audio.mean()), float(pretrain.audio.std())
     store = build_clients(config, pretrain)
     fl = config.fl
@@ -189,15 +195,19 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     # --- Resume where a previous run stopped.
     ckpt = Checkpointer(workdir, keep=config.checkpoint.keep)
+    bests, seconds = fassl.init(), {"train": 0.0, "eval": 0.0}
     if ckpt.latest_round() is not None:
-        state, _, saved = ckpt.restore(state, with_clients=client_states.keeps_anything)
+        state, meta, saved = ckpt.restore(state, with_clients=client_states.keeps_anything)
         if saved is not None:
             client_states.load_arrays(saved)
+        bests, seconds = meta["fassl"], meta["seconds"]
     start = int(state.round)
+    best_ckpts = fassl.BestCheckpoints(workdir)
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), rounds_done=start)
 
-    # --- Evaluation: test queries against the pretraining gallery, for every task.
+    # --- Evaluation: selection and test queries against the pretraining gallery, every task.
     eval_data = retrieval.RetrievalData(test.audio, test.labels, pretrain.audio, pretrain.labels)
+    eval_splits = {"select": (select.audio, select.labels), "test": (test.audio, test.labels)}
 
     def evaluator(embed_fn):
         return retrieval.Evaluator(
@@ -231,37 +241,72 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             "clients": int(metrics["clients"]),
         }
         record["seconds"] = round(time.perf_counter() - t0, 3)
+        seconds["train"] += record["seconds"]
         if not np.isfinite(record["loss"]):
             raise UserError(
                 f"the loss is not finite in round {r + 1}; lower config.client.learning_rate "
                 "(finished rounds are kept in the checkpoints)"
             )
         if (r + 1) % config.eval.every == 0 or r + 1 == fl.rounds:
+            # FASSL: score the global encoder on every task; keep each task's best round.
             t1 = time.perf_counter()
-            scores = encoder_eval.run(
+            encoder = jax.device_get(
                 encoder_variables({"params": state.params, **state.model_state})
             )
-            record.update({f"{task}/{k}": v for task, s in scores.items() for k, v in s.items()})
+            scores = encoder_eval.run_splits(encoder, eval_splits)
+            bests, improved = fassl.update(bests, r + 1, scores["select"], scores["test"])
+            for task in improved:
+                best_ckpts.save(task, r + 1, encoder)
+            for split, prefix in (("test", ""), ("select", "select/")):
+                record.update(
+                    {
+                        f"{prefix}{task}/{k}": v
+                        for task, s in scores[split].items()
+                        for k, v in s.items()
+                    }
+                )
             record["eval_seconds"] = round(time.perf_counter() - t1, 3)
+            seconds["eval"] += record["eval_seconds"]
         log.write(record)
         if (r + 1) % config.checkpoint.every == 0 or r + 1 == fl.rounds:
-            meta = {"input_mean": input_mean, "input_std": input_std}
+            meta = {
+                "input_mean": input_mean,
+                "input_std": input_std,
+                "fassl": bests,
+                "seconds": seconds,
+            }
             saved = client_states.to_arrays() if client_states.keeps_anything else None
             ckpt.save(r + 1, state, meta, saved)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
     ckpt.wait()
+    best_ckpts.close()
 
-    # --- Summary: the trained encoder beside the random-init encoder and plain log-mels.
+    # --- Summary: per task, FASSL's selected round and the last round, beside the
+    # random-init encoder and plain log-mels (test split).
     trained = encoder_eval.run(encoder_variables({"params": state.params, **state.model_state}))
     random_init = encoder_eval.run(initial_encoder)
     logmel = evaluator(retrieval.mean_log_mel(input_mean, input_std)).run(None)
     summary = {
         "rounds": int(state.round),
-        "tasks": {
-            task: {"model": trained[task], "random_init": random_init[task], "logmel": logmel[task]}
-            for task in trained
-        },
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "tasks": {task: task_summary(bests[task], trained[task]) for task in trained},
     }
+    for task in trained:
+        summary["tasks"][task].update(random_init=random_init[task], logmel=logmel[task])
     write_json(os.path.join(workdir, "summary.json"), summary)
     ckpt.close()
     return summary
+
+
+def task_summary(best: dict, last: dict) -> dict:
+    """FASSL's pick (best round by selection Recall@1, and its test scores) beside the last
+    round's test scores ("model")."""
+    metric = fassl.SELECT_METRIC
+    return {
+        "best_round": best["round"],
+        f"best_select_{metric}": best["select"][metric],
+        f"best_test_{metric}": best["test"][metric],
+        f"last_test_{metric}": last[metric],
+        "selected": best["test"],
+        "model": last,
+    }

@@ -30,13 +30,34 @@ def smoke_config(**overrides):
     return c
 
 
+def permute_test_labels(load):
+    """Wraps train.load_log_mels: the test split's labels shuffled, everything else kept."""
+
+    def load_permuted(config):
+        data = load(config)
+        test = np.flatnonzero(data.split == "test")
+        rng = np.random.default_rng(1)
+        labels = {}
+        for task, y in data.labels.items():
+            y = y.copy()
+            y[test] = y[rng.permutation(test)]
+            labels[task] = y
+        return data._replace(labels=labels)
+
+    return load_permuted
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Three runs of the smoke config: seed 0 twice, seed 1 once."""
+    """Runs of the smoke config: seed 0 twice, seed 1 once, and seed 0 with the test
+    split's labels permuted."""
     out = {}
-    for name, seed in [("a", 0), ("b", 0), ("other_seed", 1)]:
+    for name, seed in [("a", 0), ("b", 0), ("other_seed", 1), ("permuted", 0)]:
         workdir = str(tmp_path_factory.mktemp(name))
-        summary = train.run(smoke_config(seed=seed), workdir)
+        with pytest.MonkeyPatch.context() as patch:
+            if name == "permuted":
+                patch.setattr(train, "load_log_mels", permute_test_labels(train.load_log_mels))
+            summary = train.run(smoke_config(seed=seed), workdir)
         out[name] = (workdir, summary)
     return out
 
@@ -62,6 +83,8 @@ def test_outputs(runs):
             "seconds",
             "pattern/recall@1",
             "source/recall@5",
+            "select/pattern/recall@1",
+            "eval_seconds",
         } <= set(r)
         assert r["clients"] == 3 and np.isfinite(r["loss"])
     with open(os.path.join(workdir, "summary.json")) as f:
@@ -69,21 +92,50 @@ def test_outputs(runs):
     assert on_disk == summary
     assert set(summary["tasks"]) == {"pattern", "source"}
     for rows in summary["tasks"].values():
-        assert set(rows) == {"model", "random_init", "logmel"}
-        for scores in rows.values():
-            assert set(scores) == {"recall@1", "recall@5"}
-            assert all(0.0 <= v <= 1.0 for v in scores.values())
+        for name in ("model", "selected", "random_init", "logmel"):
+            assert set(rows[name]) == {"recall@1", "recall@5"}
+            assert all(0.0 <= v <= 1.0 for v in rows[name].values())
+    # Evaluation time is reported apart from training time.
+    seconds = summary["seconds"]
+    assert seconds["train"] == pytest.approx(sum(r["seconds"] for r in records), abs=1e-2)
+    assert seconds["eval"] == pytest.approx(sum(r["eval_seconds"] for r in records), abs=1e-2)
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "3"]  # keep=2
+
+
+def test_fassl_keeps_each_tasks_best_round_by_its_selection_score(runs):
+    workdir, summary = runs["a"]
+    records = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    for task, t in summary["tasks"].items():
+        select = [r[f"select/{task}/recall@1"] for r in records]
+        best = records[int(np.argmax(select))]  # the first of equal scores
+        assert t["best_round"] == best["round"]
+        assert t["best_select_recall@1"] == best[f"select/{task}/recall@1"]
+        assert t["best_test_recall@1"] == best[f"{task}/recall@1"]
+        assert t["last_test_recall@1"] == records[-1][f"{task}/recall@1"]
+        assert os.listdir(os.path.join(workdir, "best", task)) == [str(t["best_round"])]
+
+
+def test_fassl_selection_never_sees_test_labels(runs):
+    """Shuffling the test split's labels changes test scores, never the selected rounds."""
+    (_, plain), (_, permuted) = runs["a"], runs["permuted"]
+    for task in plain["tasks"]:
+        a, b = plain["tasks"][task], permuted["tasks"][task]
+        assert a["best_round"] == b["best_round"]
+        assert a["best_select_recall@1"] == b["best_select_recall@1"]
+    assert any(
+        plain["tasks"][t]["model"] != permuted["tasks"][t]["model"] for t in plain["tasks"]
+    ), "the permutation should have changed some test score"
 
 
 def test_resume_continues_exactly(runs, tmp_path):
     """Stopping after 2 rounds and resuming to 3 gives the uninterrupted run's record."""
     workdir = str(tmp_path)
     train.run(smoke_config(**{"fl.rounds": 2}), workdir)
-    train.run(smoke_config(), workdir)
+    summary = train.run(smoke_config(), workdir)
     resumed = read_metrics(os.path.join(workdir, "metrics.jsonl"))
     straight = read_metrics(os.path.join(runs["a"][0], "metrics.jsonl"))
     assert without_timings(resumed) == without_timings(straight)
+    assert summary["tasks"] == runs["a"][1]["tasks"]  # FASSL's bests survive the restart
 
 
 def test_resume_drops_log_lines_the_checkpoint_does_not_hold(runs, tmp_path):
@@ -124,7 +176,7 @@ def test_trained_state_differs_from_initial(runs):
     ckpt = Checkpointer(workdir)
     state, meta, _ = ckpt.restore(initial)
     ckpt.close()
-    assert int(state.round) == 3 and set(meta) == {"input_mean", "input_std"}
+    assert int(state.round) == 3 and set(meta) == {"input_mean", "input_std", "fassl", "seconds"}
     assert max_abs_diff(jax.device_get(state.params), jax.device_get(initial.params)) > 1e-4
 
 
@@ -144,6 +196,52 @@ def test_a_short_federated_run_on_real_spoken_digits(tmp_path, fsdd_dir):
     # 10 balanced digits: chance is 0.1 at k = 1. Log-mels of the same speaker's other takes
     # retrieve the digit far above chance, and Recall@k grows with k.
     assert digit["logmel"]["recall@1"] > 0.5
-    for scores in digit.values():
+    for name in ("model", "selected", "random_init", "logmel"):
+        scores = digit[name]
         values = [scores[f"recall@{k}"] for k in (1, 5, 10, 20, 50)]
         assert values == sorted(values)
+
+
+def test_fsdd_selection_and_test_splits_are_disjoint(fsdd_dir):
+    """FASSL selects on takes 5-9 and reports on takes 0-4: no recording is in both."""
+    from fassl_jax.data import spoken_digit
+
+    data = spoken_digit.load(fsdd_dir, clip_seconds=1.0)
+    select = {data.audio[i].tobytes() for i in np.flatnonzero(data.split == "select")}
+    test = {data.audio[i].tobytes() for i in np.flatnonzero(data.split == "test")}
+    assert len(select) == len(test) == 300
+    assert not select & test
+
+
+def test_resume_keeps_client_heads_and_aggregator_state(tmp_path):
+    """Backbone-only transmission with L-DAWA and FedYogi: the per-client heads, the
+    aggregator's round count and the server optimizer's moments all come back on resume."""
+    overrides = {
+        "fl.keep_local": "heads",
+        "aggregator.rule": "ldawa",
+        "server.optimizer": "yogi",
+        "server.learning_rate": 0.01,
+        "server.momentum": 0.9,
+    }
+    straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
+    train.run(smoke_config(**overrides), straight)
+    train.run(smoke_config(**overrides, **{"fl.rounds": 2}), stopped)
+    train.run(smoke_config(**overrides), stopped)
+    a, b = (read_metrics(os.path.join(d, "metrics.jsonl")) for d in (straight, stopped))
+    assert without_timings(a) == without_timings(b)
+    (sa, _, ca), (sb, _, cb) = (
+        final_checkpoint(smoke_config(**overrides), d) for d in (straight, stopped)
+    )
+    assert max_abs_diff(jax.device_get(sa), jax.device_get(sb)) == 0.0
+    assert ca.keys() == cb.keys() and max_abs_diff(ca, cb) == 0.0
+
+
+def final_checkpoint(config, workdir):
+    from fassl_jax.checkpoints import Checkpointer
+
+    method = train.build_method(config, 0.0, 1.0)
+    _, server_tx, aggregator = train.build_optimizers(config)
+    ckpt = Checkpointer(workdir)
+    out = ckpt.restore(train.init_state(config, method, server_tx, aggregator), with_clients=True)
+    ckpt.close()
+    return out

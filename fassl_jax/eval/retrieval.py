@@ -80,11 +80,26 @@ class Evaluator:
         queries = self.embed(variables, d.queries)
         loo = d.gallery is None
         gallery = queries if loo else self.embed(variables, d.gallery)
-        sim = np.asarray(cosine_similarity(queries, gallery))
         gallery_labels = d.query_labels if loo else d.gallery_labels
+        return self._score(queries, d.query_labels, gallery, gallery_labels, loo)
+
+    def run_splits(
+        self, variables, splits: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]
+    ) -> dict[str, dict[str, dict[str, float]]]:
+        """{split: {task: scores}} for several query sets (clips, labels) against the gallery,
+        which is embedded once."""
+        d = self.data
+        gallery = self.embed(variables, d.gallery)
+        return {
+            name: self._score(self.embed(variables, clips), labels, gallery, d.gallery_labels)
+            for name, (clips, labels) in splits.items()
+        }
+
+    def _score(self, queries, query_labels, gallery, gallery_labels, loo=False):
+        sim = np.asarray(cosine_similarity(queries, gallery))
         return {
             task: recall_at_k(sim, labels, gallery_labels[task], self.ks, exclude_self=loo)
-            for task, labels in d.query_labels.items()
+            for task, labels in query_labels.items()
         }
 
 

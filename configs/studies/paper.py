@@ -1,0 +1,35 @@
+r"""The paper's comparison on FSDD: feature-matching (SimCLR) against predictive (ACOP) SSL,
+under FedAvg, FedVSSL's rule, L-DAWA and backbone-only transmission (one client per
+speaker), beside centralized training of each on the same audio.
+
+  FASSL_DATA_DIR=../shared/data python -m fassl_jax.study \
+      --grid=configs/studies/paper.py --workdir=runs/paper
+
+10 cells of the quickstart's size (20 rounds, FASSL selection every 5); about 40 minutes
+on a 2-core CPU.
+"""
+
+import importlib
+
+from configs import aggregators, partitions
+from fassl_jax.study import Cell, Grid
+
+
+def make_config(cell: Cell):
+    c = importlib.import_module(f"configs.{cell.method}").get_config(cell.mode)
+    if cell.mode == "federated":
+        aggregators.apply(c, cell.aggregator)
+        partitions.apply(c, cell.partition)
+    return c
+
+
+def get_grid() -> Grid:
+    return Grid(
+        title="FSDD: SSL method x aggregation (natural partition), and centralized",
+        methods=("simclr", "acop"),
+        aggregators=("fedavg", "fedvssl", "ldawa", "backbone_only"),
+        partitions=("natural",),
+        modes=("federated", "centralized"),
+        make_config=make_config,
+        command="python -m fassl_jax.study --grid=configs/studies/paper.py --workdir=runs/paper",
+    )

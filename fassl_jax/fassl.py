@@ -1,0 +1,78 @@
+"""FASSL: per downstream task, keep the global model that scores best on its selection split.
+
+Selection reads the selection split's Recall@1 only; the test scores of the same round ride
+along to be reported, never compared. The state is a JSON-able dict saved in each round's
+checkpoint, so a resumed run keeps its bests:
+
+    bests = init()
+    bests, improved = update(bests, round, select_scores, test_scores)
+
+The selected models themselves are kept by BestCheckpoints, one orbax manager per task.
+"""
+
+import os
+from typing import Any
+
+import orbax.checkpoint as ocp
+
+SELECT_METRIC = "recall@1"
+Bests = dict[str, dict[str, Any]]  # task -> {"round", "select", "test"}
+
+
+def init() -> Bests:
+    return {}
+
+
+def update(
+    bests: Bests,
+    round_done: int,
+    select_scores: dict[str, dict[str, float]],
+    test_scores: dict[str, dict[str, float]],
+) -> tuple[Bests, list[str]]:
+    """A task's best moves only on a strictly higher selection score (ties keep the earlier
+    round). Returns the new bests and the tasks whose best is this round."""
+    bests = dict(bests)
+    improved = []
+    for task, scores in select_scores.items():
+        score = scores[SELECT_METRIC]
+        if task not in bests or score > bests[task]["select"][SELECT_METRIC]:
+            bests[task] = {"round": round_done, "select": scores, "test": test_scores[task]}
+            improved.append(task)
+    return bests, improved
+
+
+class BestCheckpoints:
+    """workdir/best/<task>/<round>: the encoder variables of each task's selected round."""
+
+    def __init__(self, workdir: str):
+        self.root = os.path.abspath(os.path.join(workdir, "best"))
+        self.managers: dict[str, ocp.CheckpointManager] = {}
+
+    def _manager(self, task: str) -> ocp.CheckpointManager:
+        if task not in self.managers:
+            self.managers[task] = ocp.CheckpointManager(
+                os.path.join(self.root, task),
+                options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
+            )
+        return self.managers[task]
+
+    def save(self, task: str, round_done: int, encoder_variables: Any) -> None:
+        manager = self._manager(task)
+        latest = manager.latest_step()
+        if latest == round_done:  # a resumed run re-selected the same round
+            return
+        if latest is not None and latest > round_done:  # from rounds a resumed run redid
+            manager.delete(latest)
+        manager.save(round_done, args=ocp.args.StandardSave(encoder_variables))
+
+    def restore(self, task: str, like: Any) -> tuple[int, Any]:
+        manager = self._manager(task)
+        step = manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no selected model for task {task!r} in {self.root}")
+        return step, manager.restore(step, args=ocp.args.StandardRestore(like))
+
+    def close(self) -> None:
+        for manager in self.managers.values():
+            manager.wait_until_finished()
+            manager.close()
