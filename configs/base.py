@@ -14,7 +14,7 @@ def get_config():
     c.mode = "federated"  # or "centralized": the same model, loss and step code on all the audio
 
     c.data = dict(
-        source="spoken_digit",  # spoken_digit | audiofolder | synthetic
+        source="spoken_digit",  # spoken_digit | audiofolder | synthetic | synthetic_nuisance
         dir="",  # FSDD folder; empty: $FASSL_DATA_DIR, else TFDS
         clip_seconds=1.0,
         cache_dir="",  # log-mel cache; empty: $FASSL_CACHE_DIR or ~/.cache/fassl_jax; "none": off

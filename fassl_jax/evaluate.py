@@ -1,6 +1,10 @@
-"""Scores a run's final encoder on any folder of labelled wavs, beside the two baselines.
+"""Scores a run's encoder on any folder of labelled wavs, beside the two baselines.
 
   python -m fassl_jax.evaluate --workdir=runs/quick --data=audiofolder:PATH
+  python -m fassl_jax.evaluate --workdir=runs/quick --data=audiofolder:PATH --model=digit
+
+--model: "last" (the latest checkpoint, the default) or a task name: the encoder FASSL
+selected for that task (workdir/best/<task>).
 
 PATH/<label>/<file>.wav (leave-one-out retrieval), or PATH/{train,test}/<label>/<file>.wav
 (test queries against the train gallery). The last line printed is one JSON object:
@@ -17,14 +21,17 @@ from fassl_jax import launch
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished (or stopped) run's workdir.")
 _DATA = flags.DEFINE_string("data", None, "audiofolder:PATH")
+_MODEL = flags.DEFINE_string(
+    "model", "last", "last, or a task whose FASSL-selected encoder to use."
+)
 flags.mark_flags_as_required(["workdir", "data"])
 
 
-def evaluate(workdir: str, data: str) -> dict[str, dict[str, float]]:
+def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str, float]]:
     import jax
     import ml_collections
 
-    from fassl_jax import train
+    from fassl_jax import fassl, train
     from fassl_jax.checkpoints import Checkpointer
     from fassl_jax.data import audiofolder, sources
     from fassl_jax.errors import UserError
@@ -52,6 +59,14 @@ def evaluate(workdir: str, data: str) -> dict[str, dict[str, float]]:
     )
     state, meta, _ = ckpt.restore(initial)
     ckpt.close()
+    variables = encoder_variables({"params": state.params, **state.model_state})
+    if model != "last":
+        tasks = sorted(meta["fassl"])
+        if model not in tasks:
+            raise UserError(f"--model={model!r}: choose last or a task of this run: {tasks}")
+        best = fassl.BestCheckpoints(workdir)
+        _, variables = best.restore(model, jax.tree.map(ocp_abstract, initial_encoder))
+        best.close()
     mean, std = meta["input_mean"], meta["input_std"]
     encoder = train.build_method(config, mean, std).model.encoder
 
@@ -74,16 +89,22 @@ def evaluate(workdir: str, data: str) -> dict[str, dict[str, float]]:
 
     embed = lambda v, x: encoder.apply(v, x, train=False)  # noqa: E731
     return {
-        "model": score(embed, encoder_variables({"params": state.params, **state.model_state})),
+        "model": score(embed, variables),
         "random_init": score(embed, initial_encoder),
         "logmel": score(retrieval.mean_log_mel(mean, std), None),
     }
 
 
+def ocp_abstract(x):
+    import orbax.checkpoint as ocp
+
+    return ocp.utils.to_shape_dtype_struct(x)
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
-    scores = evaluate(_WORKDIR.value, _DATA.value)
+    scores = evaluate(_WORKDIR.value, _DATA.value, _MODEL.value)
     print(launch.summary_table({"tasks": {"label": scores}}))
     print(json.dumps(scores))
 

@@ -87,14 +87,29 @@ def test_smoke_run_then_evaluate_on_an_audio_folder(tmp_path, with_split):
     assert "random_init" in result.stdout and "logmel" in result.stdout
     folder = tmp_path / "folder"
     write_audiofolder(folder, with_split)
-    result = run_cli("fassl_jax.evaluate", f"--workdir={workdir}", f"--data=audiofolder:{folder}")
-    assert result.returncode == 0, result.stderr
-    scores = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(scores) == {"model", "random_init", "logmel"}
-    for row in scores.values():
-        assert set(row) == {"recall@1", "recall@5"}
-        assert all(0.0 <= v <= 1.0 for v in row.values())
-        assert row["recall@5"] >= row["recall@1"]
+    # pattern: the encoder FASSL selected for that task (once is enough).
+    for model in ("last", "pattern") if with_split else ("last",):
+        result = run_cli(
+            "fassl_jax.evaluate",
+            f"--workdir={workdir}",
+            f"--data=audiofolder:{folder}",
+            f"--model={model}",
+        )
+        assert result.returncode == 0, result.stderr
+        scores = json.loads(result.stdout.strip().splitlines()[-1])
+        assert set(scores) == {"model", "random_init", "logmel"}
+        for row in scores.values():
+            assert set(row) == {"recall@1", "recall@5"}
+            assert all(0.0 <= v <= 1.0 for v in row.values())
+            assert row["recall@5"] >= row["recall@1"]
+    if with_split:
+        result = run_cli(
+            "fassl_jax.evaluate",
+            f"--workdir={workdir}",
+            f"--data=audiofolder:{folder}",
+            "--model=x",
+        )
+        assert_one_line_error(result, "--model='x'", "pattern", "source")
 
 
 def test_evaluate_bad_inputs(tmp_path):

@@ -16,18 +16,24 @@ from fassl_jax.ssl import byol_a
 
 
 @pytest.mark.parametrize("method", sorted(TINY_SSL))
-def test_each_method_trains_federated_through_the_same_trainer(method, tmp_path):
-    """12 federated rounds on the synthetic clips lower each method's loss.
-
-    Not asserted yet: beating the random-init encoder at retrieval here. On these clips a
-    random 4-channel encoder already retrieves patterns at Recall@1 0.91 (leave-one-out),
-    and ACOP and BYOL-A did not beat it in 6-15 tiny rounds (see CHANGELOG)."""
-    c = tiny_config(method, rounds=12, local_steps=4, batch_size=8)
+def test_each_method_learns_the_known_structure_through_the_same_trainer(method, tmp_path):
+    """12 federated rounds on synthetic clips whose pattern hides under loudness and noise
+    changes: each method's loss falls and its encoder retrieves the pattern better than the
+    random-init encoder it started from (test queries, 1/32 steps)."""
+    c = tiny_config(method, rounds=12, local_steps=8, batch_size=16)
+    c.data.source = "synthetic_nuisance"
+    c.model.channels = 8
+    # BYOL-A at 3e-3 fell to 0.34 against the random encoder's 0.375; at 1e-3 it held 0.47
+    # on every evaluated round (the others: 0.5-0.72 at 3e-3).
+    lr = 1e-3 if method == "byol_a" else 3e-3
+    c.client.update(optimizer="adam", learning_rate=lr, momentum=0.0)
     c.eval.every = 12
-    summary = train.run(c, str(tmp_path))
+    with jax.numpy_dtype_promotion("standard"):  # optax.adam's bias correction mixes dtypes
+        summary = train.run(c, str(tmp_path))
     losses = [r["loss"] for r in read_metrics(os.path.join(tmp_path, "metrics.jsonl"))]
     assert np.all(np.isfinite(losses)) and np.mean(losses[-3:]) < np.mean(losses[:3])
-    assert set(summary["tasks"]) == {"pattern", "source"}
+    pattern = summary["tasks"]["pattern"]
+    assert pattern["model"]["recall@1"] > pattern["random_init"]["recall@1"]
 
 
 def test_method_options_are_checked_against_the_method():

@@ -5,9 +5,11 @@ import csv
 import os
 
 import pytest
+from conftest import REPO
+from test_cli import assert_one_line_error, run_cli
 
 from configs import aggregators, smoke
-from fassl_jax import study, train
+from fassl_jax import config_check, study, train
 
 
 def tiny_cell_config(cell: study.Cell):
@@ -68,3 +70,29 @@ def test_rerun_skips_finished_cells_and_finishes_the_rest(finished, monkeypatch)
     timing = ("train_seconds", "eval_seconds")
     strip = [{k: v for k, v in r.items() if k not in timing} for r in again]
     assert strip == [{k: v for k, v in r.items() if k not in timing} for r in table]
+
+
+def test_the_paper_grid_loads_and_every_cell_config_is_valid():
+    grid = study.load_grid(os.path.join(REPO, "configs", "studies", "paper.py"))
+    todo = study.cells(grid)
+    assert len(todo) == len(grid.methods) * (len(grid.aggregators) * len(grid.partitions) + 1)
+    for cell in todo:
+        c = grid.make_config(cell)
+        config_check.validate(c)
+        assert c.mode == cell.mode and c.ssl.method == cell.method
+
+
+def test_study_command_reports_bad_input_in_one_line(tmp_path):
+    """The grid file imports fassl_jax.study beside the running command; data that is not
+    there ends in one line naming the fix."""
+    empty = tmp_path / "no_data"
+    empty.mkdir()
+    result = run_cli(
+        "fassl_jax.study",
+        "--grid=configs/studies/paper.py",
+        f"--workdir={tmp_path / 'study'}",
+        env={"FASSL_DATA_DIR": str(empty)},
+    )
+    assert_one_line_error(result, "fsdd")
+    result = run_cli("fassl_jax.study", "--grid=configs/studies/nope.py", "--workdir=x")
+    assert_one_line_error(result, "nope.py", "does not exist")

@@ -19,7 +19,11 @@ def load(
     sample_rate: int = 16_000,
     clip_seconds: float = 1.0,
     seed: int = 0,
+    loudness_db: float = 6.0,
+    snr_db: tuple[float, float] | None = None,
 ) -> AudioSet:
+    """loudness_db: each clip's level varies uniformly within +-loudness_db.
+    snr_db: (low, high): white background noise at a per-clip SNR drawn from that range."""
     rng = np.random.default_rng(seed)
     n = int(round(sample_rate * clip_seconds))
     t = np.arange(n) / sample_rate
@@ -47,7 +51,11 @@ def load(
                     )
                     wave += env * tone
                 wave *= 1 + 0.3 * np.sin(2 * np.pi * tremolo_hz[s] * t)
-                wave *= 0.1 * 10 ** rng.uniform(-0.3, 0.3) / np.abs(wave).max()
+                level_db = rng.uniform(-loudness_db, loudness_db)
+                wave *= 0.1 * 10 ** (level_db / 20) / np.abs(wave).max()
+                if snr_db is not None:
+                    noise_rms = np.sqrt(np.mean(wave**2)) * 10 ** (-rng.uniform(*snr_db) / 20)
+                    wave += noise_rms * rng.normal(size=n)
                 wave += 0.003 * rng.normal(size=n)
                 clips.append(wave.astype(np.float32))
                 patterns.append(p)

@@ -1,0 +1,26 @@
+"""Command line: python -m fassl_jax.study --grid=configs/studies/paper.py --workdir=DIR"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+from fassl_jax import launch, study
+from fassl_jax.errors import UserError
+
+_GRID = flags.DEFINE_string("grid", None, "Grid file defining get_grid() (configs/studies/).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where each cell's run and the results go.")
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    if not _GRID.value or not _WORKDIR.value:
+        raise UserError("--grid and --workdir are required")
+    grid = study.load_grid(_GRID.value)
+    study.run(grid, _WORKDIR.value)
+    print(f"results: {os.path.join(_WORKDIR.value, 'results.md')}")
+
+
+if __name__ == "__main__":
+    launch.run_cli(app, main, sys.argv, module="fassl_jax.study")
