@@ -41,6 +41,19 @@ def cohort_of(store, round_index, states):
     return fl_round.DeviceCohort(None, *map(jnp.asarray, c), client_states=states), c
 
 
+def train_one_client(local_train, start, examples, host_cohort, c, key):
+    """The reference: client c of a host cohort trains alone from `start` variables."""
+    return local_train(
+        start["params"],
+        {k: v for k, v in start.items() if k != "params"},
+        CLIENT_TX.init(start["params"]),
+        jnp.asarray(examples),
+        jnp.asarray(host_cohort.batches[c]),
+        jnp.asarray(host_cohort.step_mask[c]),
+        jax.random.fold_in(key, int(c)),
+    )
+
+
 def test_norm_selector_picks_norm_layers_and_statistics_only():
     variables = init_state(tiny_method())
     flat = parts.ModelParts.build("norm").local(
@@ -79,15 +92,7 @@ def test_fedbn_round_one_equals_fedavg_and_clients_keep_their_own_norms(setup):
     finals, weights = [], host.weights / host.weights.sum()
     for c in ids:
         start = parts.replace_leaves(global_vars, store_states.states[int(c)])
-        res = local_train(
-            start["params"],
-            {k: v for k, v in start.items() if k != "params"},
-            CLIENT_TX.init(start["params"]),
-            jnp.asarray(examples),
-            jnp.asarray(host.batches[c]),
-            jnp.asarray(host.step_mask[c]),
-            jax.random.fold_in(jax.random.key(2), int(c)),
-        )
+        res = train_one_client(local_train, start, examples, host, c, jax.random.key(2))
         end = {"params": res.params, **res.model_state}
         for k, v in fedbn.local(end).items():
             np.testing.assert_allclose(trained2[k][c], v, rtol=1e-5, atol=1e-6)
@@ -142,15 +147,7 @@ def test_backbone_only_aggregates_the_encoder_and_each_client_keeps_its_heads(se
     encoders = []
     for c in ids:
         start = parts.replace_leaves(global_vars, heads_r1[int(c)])
-        res = local_train(
-            start["params"],
-            {k: v for k, v in start.items() if k != "params"},
-            CLIENT_TX.init(start["params"]),
-            jnp.asarray(examples),
-            jnp.asarray(host.batches[c]),
-            jnp.asarray(host.step_mask[c]),
-            jax.random.fold_in(round_key(1), int(c)),
-        )
+        res = train_one_client(local_train, start, examples, host, c, round_key(1))
         encoders.append(res.params["encoder"])
     weights = host.weights / host.weights.sum()
     mean = jax.tree.map(
