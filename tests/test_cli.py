@@ -79,12 +79,19 @@ def write_audiofolder(root, with_split: bool) -> None:
         soundfile.write(folder / f"clip{i}.wav", wave, 16_000)
 
 
-@pytest.mark.parametrize("with_split", [False, True])
-def test_smoke_run_then_evaluate_on_an_audio_folder(tmp_path, with_split):
-    workdir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def smoke_workdir(tmp_path_factory):
+    """One smoke run through the CLI, shared by the evaluate tests."""
+    workdir = tmp_path_factory.mktemp("smoke") / "run"
     result = run_cli("fassl_jax.main", "--config=configs/smoke.py", f"--workdir={workdir}")
     assert result.returncode == 0, result.stderr
     assert "random_init" in result.stdout and "logmel" in result.stdout
+    return workdir
+
+
+@pytest.mark.parametrize("with_split", [False, True])
+def test_smoke_run_then_evaluate_on_an_audio_folder(tmp_path, smoke_workdir, with_split):
+    workdir = smoke_workdir
     folder = tmp_path / "folder"
     write_audiofolder(folder, with_split)
     # pattern: the encoder FASSL selected for that task (once is enough).
