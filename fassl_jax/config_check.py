@@ -45,9 +45,14 @@ _AT_LEAST = {
     "data.clip_seconds": 0.1,
     "client.proximal_mu": 0.0,
     "server.b2": 0.0,
-    "server.tau": 0.0,
 }
-_POSITIVE = ("fl.local_epochs", "client.learning_rate", "server.learning_rate", "partition.alpha")
+_POSITIVE = (
+    "fl.local_epochs",
+    "client.learning_rate",
+    "server.learning_rate",
+    "server.tau",  # the adaptive rules divide by sqrt(v) + tau
+    "partition.alpha",
+)
 
 
 def _get(config: ml_collections.ConfigDict, dotted: str):
