@@ -65,7 +65,7 @@ def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str
         if model not in tasks:
             raise UserError(f"--model={model!r}: choose last or a task of this run: {tasks}")
         best = fassl.BestCheckpoints(workdir)
-        _, variables = best.restore(model, jax.tree.map(ocp_abstract, initial_encoder))
+        _, variables = best.restore(model, initial_encoder)
         best.close()
     mean, std = meta["input_mean"], meta["input_std"]
     encoder = train.build_method(config, mean, std).model.encoder
@@ -93,12 +93,6 @@ def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str
         "random_init": score(embed, initial_encoder),
         "logmel": score(retrieval.mean_log_mel(mean, std), None),
     }
-
-
-def ocp_abstract(x):
-    import orbax.checkpoint as ocp
-
-    return ocp.utils.to_shape_dtype_struct(x)
 
 
 def main(argv):

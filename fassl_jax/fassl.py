@@ -13,6 +13,7 @@ The selected models themselves are kept by BestCheckpoints, one orbax manager pe
 import os
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
 
 SELECT_METRIC = "recall@1"
@@ -70,7 +71,8 @@ class BestCheckpoints:
         step = manager.latest_step()
         if step is None:
             raise FileNotFoundError(f"no selected model for task {task!r} in {self.root}")
-        return step, manager.restore(step, args=ocp.args.StandardRestore(like))
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        return step, manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
     def close(self) -> None:
         for manager in self.managers.values():

@@ -222,6 +222,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     base_key = jax.random.key(config.seed)
 
     # --- Rounds.
+    last_test = None  # test scores of the last round, which is always evaluated
     bar = tqdm.tqdm(
         range(start, fl.rounds), initial=start, total=fl.rounds, unit="round", disable=None
     )
@@ -254,6 +255,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 encoder_variables({"params": state.params, **state.model_state})
             )
             scores = encoder_eval.run_splits(encoder, eval_splits)
+            last_test = scores["test"]
             bests, improved = fassl.update(bests, r + 1, scores["select"], scores["test"])
             for task in improved:
                 best_ckpts.save(task, r + 1, encoder)
@@ -283,7 +285,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     # --- Summary: per task, FASSL's selected round and the last round, beside the
     # random-init encoder and plain log-mels (test split).
-    trained = encoder_eval.run(encoder_variables({"params": state.params, **state.model_state}))
+    if last_test is None:  # a finished run, resumed: its last round was scored before
+        last_test = encoder_eval.run(
+            encoder_variables({"params": state.params, **state.model_state})
+        )
+    trained = last_test
     random_init = encoder_eval.run(initial_encoder)
     logmel = evaluator(retrieval.mean_log_mel(input_mean, input_std)).run(None)
     summary = {
