@@ -42,6 +42,7 @@ _AT_LEAST = {
     "checkpoint.keep": 1,
     "partition.num_clients": 1,
     "partition.splits_per_group": 1,
+    "partition.clips_per_client": 1,
     "data.clip_seconds": 0.1,
     "client.proximal_mu": 0.0,
     "server.b2": 0.0,

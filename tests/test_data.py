@@ -97,6 +97,39 @@ def test_client_store_packs_clients():
     assert store.example_ids.dtype == np.int32
 
 
+def test_population_registry_reads_the_pool_cyclically():
+    """A synthetic population: client c holds sizes[c] consecutive clips of one shuffled pool,
+    wrapping around; the registry keeps only the pool's order and the offsets."""
+    pool = synthetic.load(num_patterns=2, num_sources=2, takes=5, clip_seconds=0.1)  # 20 clips
+    store = partitions.population(pool, np.random.default_rng(0), num_clients=7, clips_per_client=6)
+    assert store.num_clients == 7 and store.sizes.tolist() == [6] * 7
+    assert sorted(store.example_ids.tolist()) == list(range(20))  # one copy of the pool
+    walk = np.concatenate([store.examples_of(c) for c in range(7)])  # 42 reads of 20 clips
+    np.testing.assert_array_equal(walk, np.tile(store.example_ids, 3)[:42])
+    for c in range(7):
+        assert len(set(store.examples_of(c).tolist())) == 6  # distinct within a client
+    uneven = partitions.population(
+        pool, np.random.default_rng(1), num_clients=2000, clips_per_client=8, size_sigma=1.0
+    )
+    assert uneven.sizes.min() >= 1 and uneven.sizes.max() > 3 * uneven.sizes.min()
+    assert abs(uneven.sizes.mean() - 8) < 1.0  # the mean stays where it was asked
+
+
+def test_million_client_registry_is_the_pool_plus_8_bytes_per_client():
+    pool = synthetic.load(num_patterns=2, num_sources=2, takes=5, clip_seconds=0.1)
+    store = partitions.population(
+        pool, np.random.default_rng(0), num_clients=1_000_000, clips_per_client=16, size_sigma=1
+    )
+    assert store.example_ids.nbytes == 20 * 4
+    assert store.offsets.nbytes == (1_000_000 + 1) * 8
+    ids = clients.sample_clients(store.num_clients, 1000, seed=0, round_index=0)
+    assert len(set(ids.tolist())) == 1000 and ids.max() < 1_000_000
+    cohort = clients.build_cohort(store, ids, clients.LocalWork(4, steps=2), 2, 0, 0)
+    for row, c in enumerate(ids[:50]):  # each client trains only on its own clips
+        assert set(cohort.batches[row].ravel()) <= set(store.examples_of(c).tolist())
+        assert cohort.weights[row] == store.sizes[c]
+
+
 def test_cohort_sampling_is_seeded_by_round():
     a = clients.sample_clients(1000, 10, seed=0, round_index=4)
     assert len(set(a)) == 10

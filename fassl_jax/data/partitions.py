@@ -1,11 +1,15 @@
-"""Partitions of the pretraining clips into clients: natural, Dirichlet over labels, iid.
+"""Partitions of the pretraining clips into clients: natural, Dirichlet over labels, iid, and
+a synthetic population of any size.
 
-Each returns a list of index arrays (one per client) into the clips it is given.
+Each returns a list of index arrays (one per client) into the clips it is given, except
+`population`, which returns the packed ClientStore itself (a list of a million arrays
+would cost more than the clips).
 """
 
 import numpy as np
 
 from fassl_jax.data.audioset import AudioSet
+from fassl_jax.data.clients import ClientStore
 from fassl_jax.errors import ConfigError, DataError, unknown_name
 
 
@@ -86,10 +90,32 @@ def dirichlet(
     )
 
 
-PARTITIONS = {"natural": natural, "dirichlet": dirichlet, "iid": iid}
+def population(
+    data: AudioSet,
+    rng: np.random.Generator,
+    num_clients: int,
+    clips_per_client: float = 16.0,
+    size_sigma: float = 0.0,
+    **_,
+) -> ClientStore:
+    """A synthetic population for scaling studies: num_clients clients (millions are fine)
+    holding log-normal numbers of clips with mean clips_per_client (sigma 0: all equal), laid
+    over one shuffled copy of the pool. Clips repeat across clients once the population holds
+    more clips than the pool; a client's own clips are distinct while it holds fewer."""
+    if clips_per_client < 1:
+        raise ConfigError(f"partition.clips_per_client={clips_per_client} must be >= 1")
+    spread = rng.lognormal(-(size_sigma**2) / 2, size_sigma, num_clients) if size_sigma else 1.0
+    sizes = np.maximum(1, np.rint(clips_per_client * spread)).astype(np.int64)
+    sizes = np.broadcast_to(sizes, (num_clients,))
+    return ClientStore.population(len(data.audio), sizes, rng)
 
 
-def partition(kind: str, data: AudioSet, rng: np.random.Generator, **params) -> list[np.ndarray]:
+PARTITIONS = {"natural": natural, "dirichlet": dirichlet, "iid": iid, "population": population}
+
+
+def partition(
+    kind: str, data: AudioSet, rng: np.random.Generator, **params
+) -> list[np.ndarray] | ClientStore:
     if kind not in PARTITIONS:
         raise unknown_name("partition.kind", kind, PARTITIONS)
     return PARTITIONS[kind](data, rng, **params)

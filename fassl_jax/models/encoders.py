@@ -212,4 +212,24 @@ class ResNetAudio(nn.Module):
         return frame_mlp_and_pool(x, self.embed_dim, self.dropout, train)
 
 
-ENCODERS = {"audio_ntt": AudioNTT2020, "resnet": ResNetAudio}
+class FrameMLP(nn.Module):
+    """A tiny encoder without convolutions: AudioNTT2020's per-frame MLP and mean + max
+    pooling over time, straight on the log-mel frames. For scaling studies with very many
+    clients, where per-client overhead rather than compute should dominate. Takes the
+    encoders' common arguments; channels, conv_impl and norm have nothing to act on."""
+
+    channels: int = 0
+    embed_dim: int = 256
+    dropout: float = 0.0
+    conv_impl: str = "xla"
+    norm: str = "batch"
+    input_mean: float = 0.0
+    input_std: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:  # [B, T, F]
+        x = (x - self.input_mean) / self.input_std
+        return frame_mlp_and_pool(x[..., None], self.embed_dim, self.dropout, train)
+
+
+ENCODERS = {"audio_ntt": AudioNTT2020, "resnet": ResNetAudio, "frame_mlp": FrameMLP}
