@@ -21,21 +21,22 @@ def get_config():
     )
     c.audio = dict(n_mels=64, eps=1e-5)  # log(mel + eps), 16 kHz, n_fft 1024, hop 160
     c.partition = dict(
-        kind="natural",  # natural (one client per speaker) | dirichlet | iid
+        kind="natural",  # natural (one client per speaker) | dirichlet | iid | population
         splits_per_group=1,  # natural: clients per speaker
-        num_clients=6,  # dirichlet, iid
+        num_clients=6,  # dirichlet, iid, population (a synthetic one: clips repeat; millions ok)
+        clips_per_client=16.0,  # population: mean clips per client
         alpha=0.1,  # dirichlet concentration
         label="digit",  # dirichlet: the label it skews
-        size_sigma=0.0,  # log-normal spread of client sizes (natural splits, iid)
+        size_sigma=0.0,  # log-normal spread of client sizes (natural splits, iid, population)
         min_client_size=1,
     )
 
     c.model = dict(
-        encoder="audio_ntt",
+        encoder="audio_ntt",  # audio_ntt | resnet | frame_mlp (tiny, no convolutions)
         channels=64,
         embed_dim=2048,
         dropout=0.3,
-        conv_impl="auto",  # xla | im2col | im2col_grad; auto: im2col_grad on CPU, else xla
+        conv_impl="auto",  # xla | im2col | im2col_grad; auto: im2col on CPU, else xla
         norm="batch",  # batch (statistics aggregated like params) | group
     )
     c.ssl = dict(
@@ -54,7 +55,7 @@ def get_config():
         local_epochs=1.0,  # per round, unless local_steps > 0
         local_steps=0,
         max_local_steps=0,  # > 0: cap for large clients
-        clients_in_parallel=0,  # per device, clients trained at once; 0: auto (CPU 1, else all)
+        clients_in_parallel=0,  # per device, clients trained at once; 0: auto (CPU 8, else 64)
         unroll_local_steps=1,  # lax.scan unroll of the local steps
         keep_local="",  # parts each client keeps: "norm" (FedBN), "heads", "norm,heads"
     )

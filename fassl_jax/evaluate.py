@@ -31,7 +31,7 @@ def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str
     import jax
     import ml_collections
 
-    from fassl_jax import fassl, train
+    from fassl_jax import build, fassl
     from fassl_jax.checkpoints import Checkpointer
     from fassl_jax.data import audiofolder, sources
     from fassl_jax.errors import UserError
@@ -51,9 +51,9 @@ def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str
         raise UserError(f"{workdir} holds no checkpoint yet; run some rounds first")
 
     # The input statistics are module attributes, not params: any values give the same shapes.
-    method = train.build_method(config, 0.0, 1.0)
-    _, server_tx, aggregator = train.build_optimizers(config)
-    initial = train.init_state(config, method, server_tx, aggregator)
+    method = build.build_method(config, 0.0, 1.0)
+    _, server_tx, aggregator = build.build_optimizers(config)
+    initial = build.init_state(config, method, server_tx, aggregator)
     initial_encoder = jax.device_get(
         encoder_variables({"params": initial.params, **initial.model_state})
     )
@@ -68,10 +68,10 @@ def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str
         _, variables = best.restore(model, initial_encoder)
         best.close()
     mean, std = meta["input_mean"], meta["input_std"]
-    encoder = train.build_method(config, mean, std).model.encoder
+    encoder = build.build_method(config, mean, std).model.encoder
 
     clips = audiofolder.load(path, clip_seconds=config.data.clip_seconds)
-    clips = sources.to_log_mel(clips, train.log_mel_config(config), sources.default_cache_dir())
+    clips = sources.to_log_mel(clips, build.log_mel_config(config), sources.default_cache_dir())
     if set(clips.split) == {"all"}:
         eval_data = retrieval.RetrievalData(clips.audio, clips.labels, None, None)
     else:

@@ -5,22 +5,25 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import tqdm
 
-from fassl_jax import config_check, fassl, ssl
-from fassl_jax.audio import features
+from fassl_jax import config_check, fassl
+from fassl_jax.build import (
+    build_method,
+    build_optimizers,
+    build_round,
+    device_cohort,
+    init_state,
+    log_mel_config,
+)
 from fassl_jax.checkpoints import Checkpointer
 from fassl_jax.data import clients, partitions, sources
 from fassl_jax.data.audioset import AudioSet
 from fassl_jax.errors import ConfigError, UserError
 from fassl_jax.eval import retrieval
-from fassl_jax.federated import aggregators, optimizers, parts, placement
-from fassl_jax.federated import round as fl_round
-from fassl_jax.federated.client import make_local_training
-from fassl_jax.models.encoders import ENCODERS
+from fassl_jax.federated import parts, placement
 from fassl_jax.models.heads import encoder_variables
 from fassl_jax.run_log import MetricsLog, write_json
 
@@ -43,15 +46,6 @@ def load_log_mels(config: ml_collections.ConfigDict) -> AudioSet:
     return sources.to_log_mel(data, log_mel_config(config), cache)
 
 
-def log_mel_config(config) -> features.LogMelConfig:
-    return features.LogMelConfig(n_mels=config.audio.n_mels, eps=config.audio.eps)
-
-
-def clip_frames(config) -> int:
-    cfg = log_mel_config(config)
-    return cfg.num_frames(round(config.data.clip_seconds * cfg.sample_rate))
-
-
 def build_clients(config, pretrain: AudioSet) -> clients.ClientStore:
     if config.mode == "centralized":  # one client holding every clip
         return clients.ClientStore.from_partition([np.arange(len(pretrain.audio))])
@@ -60,47 +54,10 @@ def build_clients(config, pretrain: AudioSet) -> clients.ClientStore:
     parts = partitions.partition(
         p.kind, pretrain, rng, **{k: v for k, v in p.items() if k != "kind"}
     )
-    return clients.ClientStore.from_partition(parts)
-
-
-def on_cpu() -> bool:
-    return jax.default_backend() == "cpu"
-
-
-def build_method(config, input_mean: float, input_std: float) -> ssl.SSLMethod:
-    m = config.model
-    conv_impl = m.conv_impl if m.conv_impl != "auto" else "im2col_grad" if on_cpu() else "xla"
-    encoder = ENCODERS[m.encoder](
-        channels=m.channels,
-        embed_dim=m.embed_dim,
-        dropout=m.dropout,
-        conv_impl=conv_impl,
-        norm=m.norm,
-        input_mean=input_mean,
-        input_std=input_std,
-    )
-    options = {k: v for k, v in config.ssl.items() if k != "method"}
-    return ssl.METHODS[config.ssl.method](encoder, m.embed_dim, **options)
-
-
-def build_optimizers(config):
-    """(client optimizer, server optimizer, aggregator). Centralized runs have no server: the
-    client optimizer's state is kept in the server state's place and carries over."""
-    c, s = config.client, config.server
-    client_tx = optimizers.client(c.optimizer, c.learning_rate, c.momentum, c.proximal_mu)
-    if config.mode == "centralized":
-        return client_tx, client_tx, aggregators.fedavg()
-    server_tx = optimizers.server(s.optimizer, s.learning_rate, s.momentum, s.b2, s.tau)
-    options = {k: v for k, v in config.aggregator.items() if k != "rule"}
-    return client_tx, server_tx, aggregators.AGGREGATORS[config.aggregator.rule](**options)
-
-
-def init_state(config, method: ssl.SSLMethod, server_tx, aggregator) -> fl_round.ServerState:
-    clip = jnp.zeros((2, clip_frames(config), config.audio.n_mels), jnp.float32)
-    variables = method.init(jax.random.key(config.seed), clip)
-    params = variables.pop("params")
-    return fl_round.ServerState(
-        params, dict(variables), server_tx.init(params), aggregator.init(params), jnp.int32(0)
+    return (
+        parts
+        if isinstance(parts, clients.ClientStore)
+        else clients.ClientStore.from_partition(parts)
     )
 
 
@@ -161,25 +118,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     # --- Model, objective and the round function.
     method = build_method(config, input_mean, input_std)
     client_tx, server_tx, aggregator = build_optimizers(config)
-    local_train = make_local_training(
-        method.loss, client_tx, unroll=fl.unroll_local_steps, after_step=method.after_step
-    )
     mesh = placement.client_mesh()
     keep_local = "" if config.mode == "centralized" else fl.keep_local
     model_parts = parts.ModelParts.build(keep_local, method.private_collections)
-    if config.mode == "centralized":
-        round_fn = fl_round.make_centralized_round(local_train)
-        pad_clients_to = 1
-    else:
-        client_update = fl_round.make_client_update(
-            local_train, client_tx, method.on_receive, model_parts
-        )
-        in_parallel = fl.clients_in_parallel or (1 if on_cpu() else None)
-        round_fn = fl_round.make_round(
-            client_update, aggregator, server_tx, mesh, in_parallel, model_parts
-        )
-        pad_clients_to = mesh.size
-    round_fn = jax.jit(round_fn, donate_argnums=0)
+    round_fn, pad_clients_to = build_round(
+        config, method, client_tx, server_tx, aggregator, model_parts, mesh
+    )
     # Committed to the mesh up front, so the first round's outputs match its inputs' placement
     # and the second round does not compile again.
     state = init_state(config, method, server_tx, aggregator)
@@ -230,10 +174,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         t0 = time.perf_counter()
         ids = clients.sample_clients(store.num_clients, cohort_size, config.seed, r)
         cohort = clients.build_cohort(store, ids, work, num_steps, config.seed, r, pad_clients_to)
-        own = jax.device_put(client_states.gather(cohort.client_ids), cohort_sharding)
-        cohort = fl_round.DeviceCohort(
-            examples, *jax.device_put(tuple(cohort), cohort_sharding), client_states=own
-        )
+        own = client_states.gather(cohort.client_ids)
+        cohort = device_cohort(cohort, examples, own, cohort_sharding)
         state, metrics, trained = round_fn(state, cohort, jax.random.fold_in(base_key, r))
         client_states.scatter(np.asarray(cohort.client_ids), trained)
         record = {

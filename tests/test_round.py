@@ -67,7 +67,8 @@ def reference_step(method):
 
 
 def reference_round(method, examples, cohort, state):
-    """Each client in turn, one jitted step at a time; then a NumPy weighted average."""
+    """Each client in turn, one jitted step at a time; then a NumPy weighted average.
+    `method` should use XLA's own convolution: the plain formulation."""
     key = jax.random.key(42)
     step = reference_step(method)
     finals, weights = [], []
@@ -90,12 +91,27 @@ def reference_round(method, examples, cohort, state):
     )
 
 
-@pytest.mark.parametrize("in_parallel", [None, 1])  # all clients at once; one at a time
-def test_vectorized_round_equals_python_loop(problem, in_parallel):
-    examples, store, work, method = problem
+@pytest.fixture(scope="module")
+def reference(problem):
+    """The plain reference round: XLA's convolution, one client and one jitted step at a time."""
+    examples, store, work, _ = problem
+    method = tiny_method(conv_impl="xla", dropout=0.3)
     cohort = make_cohort(store, work)
+    return cohort, reference_round(method, examples, cohort, init_state(method))
+
+
+# Every formulation the trainer can pick: the CPU default (im2col matmuls, vmapped over
+# groups of clients; 8 clients in groups of 3 leaves a remainder group), all clients at
+# once, one client at a time, and the convolution-forward variant.
+FAST_PATHS = [("im2col", 3), ("im2col", None), ("im2col", 1), ("im2col_grad", None)]
+
+
+@pytest.mark.parametrize(("conv_impl", "in_parallel"), FAST_PATHS)
+def test_vectorized_round_equals_python_loop(problem, reference, conv_impl, in_parallel):
+    examples, _, _, _ = problem
+    cohort, (want_params, want_model_state) = reference
+    method = tiny_method(conv_impl=conv_impl, dropout=0.3)
     state = init_state(method)
-    want_params, want_model_state = reference_round(method, examples, cohort, state)
     got, metrics = run_round(method, examples, cohort, None, in_parallel)
     assert max_abs_diff(got.params, want_params) < 1e-5
     assert_trees_close(got.model_state, want_model_state)  # BN statistics: relative 1e-5
@@ -103,7 +119,7 @@ def test_vectorized_round_equals_python_loop(problem, in_parallel):
     assert int(got.round) == 1 and int(metrics["clients"]) == 8
 
 
-@pytest.mark.parametrize("in_parallel", [1])  # on 4 devices: a vmap over devices of a loop
+@pytest.mark.parametrize("in_parallel", [1, 2])  # on 4 devices: a vmap over devices of a loop
 def test_four_devices_equal_one_device(problem, in_parallel):
     examples, store, work, method = problem
     assert len(jax.devices()) == 4

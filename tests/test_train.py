@@ -9,7 +9,7 @@ import pytest
 from helpers import max_abs_diff
 
 from configs import smoke
-from fassl_jax import train
+from fassl_jax import build, train
 from fassl_jax.run_log import read_metrics
 
 TIMING_KEYS = ("seconds", "eval_seconds")
@@ -170,9 +170,9 @@ def test_trained_state_differs_from_initial(runs):
 
     workdir, _ = runs["a"]
     config = smoke_config()
-    method = train.build_method(config, 0.0, 1.0)
-    _, server_tx, aggregator = train.build_optimizers(config)
-    initial = train.init_state(config, method, server_tx, aggregator)
+    method = build.build_method(config, 0.0, 1.0)
+    _, server_tx, aggregator = build.build_optimizers(config)
+    initial = build.init_state(config, method, server_tx, aggregator)
     ckpt = Checkpointer(workdir)
     state, meta, _ = ckpt.restore(initial)
     ckpt.close()
@@ -200,6 +200,25 @@ def test_a_short_federated_run_on_real_spoken_digits(tmp_path, fsdd_dir):
         scores = digit[name]
         values = [scores[f"recall@{k}"] for k in (1, 5, 10, 20, 50)]
         assert values == sorted(values)
+
+
+def test_a_population_partition_hands_the_trainer_its_registry():
+    """partition.kind=population: the trainer's client store is the synthetic population,
+    its size the config's, its memory the pool's ids plus the offsets."""
+    c = smoke_config(
+        **{
+            "partition.kind": "population",
+            "partition.num_clients": 100_000,
+            "partition.clips_per_client": 4.0,
+            "partition.size_sigma": 0.5,
+        }
+    )
+    data = train.load_log_mels(c)
+    pretrain = data.subset(data.split == "pretrain")
+    store = train.build_clients(c, pretrain)
+    assert store.num_clients == 100_000
+    assert store.example_ids.nbytes == len(pretrain.audio) * 4
+    assert 3.5 < store.sizes.mean() < 4.5
 
 
 def test_fsdd_selection_and_test_splits_are_disjoint(fsdd_dir):
@@ -239,9 +258,9 @@ def test_resume_keeps_client_heads_and_aggregator_state(tmp_path):
 def final_checkpoint(config, workdir):
     from fassl_jax.checkpoints import Checkpointer
 
-    method = train.build_method(config, 0.0, 1.0)
-    _, server_tx, aggregator = train.build_optimizers(config)
+    method = build.build_method(config, 0.0, 1.0)
+    _, server_tx, aggregator = build.build_optimizers(config)
     ckpt = Checkpointer(workdir)
-    out = ckpt.restore(train.init_state(config, method, server_tx, aggregator), with_clients=True)
+    out = ckpt.restore(build.init_state(config, method, server_tx, aggregator), with_clients=True)
     ckpt.close()
     return out

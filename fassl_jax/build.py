@@ -1,0 +1,108 @@
+"""From a config to the pieces of a run: the SSL method, the optimizers and aggregator, the
+jitted round and the initial server state. The trainer (train.py), the evaluator and the
+benchmarks build through these, so they all run the same code.
+
+Imports only JAX, Flax and optax beside the package's model and round modules, so a
+benchmark can run where the data and checkpoint libraries are not installed.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from fassl_jax import ssl
+from fassl_jax.audio import features
+from fassl_jax.data import clients
+from fassl_jax.federated import aggregators, optimizers
+from fassl_jax.federated import round as fl_round
+from fassl_jax.federated.client import make_local_training
+from fassl_jax.models.encoders import ENCODERS
+
+# CPU defaults, measured (benchmarks/RESULTS.md): per-client convolutions as im2col matmuls,
+# vmapped over groups of this many clients, match a centralized batched step's samples/s.
+CPU_CONV_IMPL = "im2col"
+CPU_CLIENTS_IN_PARALLEL = 8
+# Accelerators vmap this many clients at once and loop over such groups: activation memory
+# is bounded by the group, whatever the cohort (a bound, not a tuned value).
+ACCELERATOR_CLIENTS_IN_PARALLEL = 64
+
+
+def on_cpu() -> bool:
+    return jax.default_backend() == "cpu"
+
+
+def build_method(config, input_mean: float, input_std: float) -> ssl.SSLMethod:
+    m = config.model
+    conv_impl = m.conv_impl if m.conv_impl != "auto" else CPU_CONV_IMPL if on_cpu() else "xla"
+    encoder = ENCODERS[m.encoder](
+        channels=m.channels,
+        embed_dim=m.embed_dim,
+        dropout=m.dropout,
+        conv_impl=conv_impl,
+        norm=m.norm,
+        input_mean=input_mean,
+        input_std=input_std,
+    )
+    options = {k: v for k, v in config.ssl.items() if k != "method"}
+    return ssl.METHODS[config.ssl.method](encoder, m.embed_dim, **options)
+
+
+def build_optimizers(config):
+    """(client optimizer, server optimizer, aggregator). Centralized runs have no server: the
+    client optimizer's state is kept in the server state's place and carries over."""
+    c, s = config.client, config.server
+    client_tx = optimizers.client(c.optimizer, c.learning_rate, c.momentum, c.proximal_mu)
+    if config.mode == "centralized":
+        return client_tx, client_tx, aggregators.fedavg()
+    server_tx = optimizers.server(s.optimizer, s.learning_rate, s.momentum, s.b2, s.tau)
+    options = {k: v for k, v in config.aggregator.items() if k != "rule"}
+    return client_tx, server_tx, aggregators.AGGREGATORS[config.aggregator.rule](**options)
+
+
+def build_round(config, method, client_tx, server_tx, aggregator, model_parts, mesh):
+    """(round_fn, pad_clients_to): the jitted round (its state argument donated) and the
+    multiple of which the cohort must be, one share per device."""
+    fl = config.fl
+    local_train = make_local_training(
+        method.loss, client_tx, unroll=fl.unroll_local_steps, after_step=method.after_step
+    )
+    if config.mode == "centralized":
+        return jax.jit(fl_round.make_centralized_round(local_train), donate_argnums=0), 1
+    client_update = fl_round.make_client_update(
+        local_train, client_tx, method.on_receive, model_parts
+    )
+    in_parallel = fl.clients_in_parallel or (
+        CPU_CLIENTS_IN_PARALLEL if on_cpu() else ACCELERATOR_CLIENTS_IN_PARALLEL
+    )
+    round_fn = fl_round.make_round(
+        client_update, aggregator, server_tx, mesh, in_parallel, model_parts
+    )
+    return jax.jit(round_fn, donate_argnums=0), mesh.size
+
+
+def device_cohort(
+    cohort: clients.Cohort, examples: jax.Array, own_states, sharding
+) -> fl_round.DeviceCohort:
+    """A round's schedule and the sampled clients' kept-local parts onto the devices, split by
+    client; `examples` is the pool, already resident there."""
+    own = jax.device_put(own_states, sharding)
+    return fl_round.DeviceCohort(
+        examples, *jax.device_put(tuple(cohort), sharding), client_states=own
+    )
+
+
+def init_state(config, method: ssl.SSLMethod, server_tx, aggregator) -> fl_round.ServerState:
+    clip = jnp.zeros((2, clip_frames(config), config.audio.n_mels), jnp.float32)
+    variables = method.init(jax.random.key(config.seed), clip)
+    params = variables.pop("params")
+    return fl_round.ServerState(
+        params, dict(variables), server_tx.init(params), aggregator.init(params), jnp.int32(0)
+    )
+
+
+def log_mel_config(config) -> features.LogMelConfig:
+    return features.LogMelConfig(n_mels=config.audio.n_mels, eps=config.audio.eps)
+
+
+def clip_frames(config) -> int:
+    cfg = log_mel_config(config)
+    return cfg.num_frames(round(config.data.clip_seconds * cfg.sample_rate))
