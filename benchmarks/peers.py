@@ -1,0 +1,123 @@
+"""The in-process peers fassl_jax's round is measured against, doing the same local work.
+
+- centralized: the ceiling, one model trained on the same samples in large batches;
+- sequential: a Python loop over clients of jitted local steps, as FedJAX's default
+  (for_each_client jit) backend runs a round: batches gathered on the host, one jitted call
+  per step, then a jitted weighted average. (FedJAX's PyPI release pins jax 0.4-era
+  versions and does not install beside jax 0.10, so this is a faithful loop, not FedJAX.)
+Flower runs in its own environment: flower_peer.py.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks.common import Simulator
+from fassl_jax import build
+from fassl_jax.data import clients
+from fassl_jax.federated import placement
+from fassl_jax.federated import round as fl_round
+
+
+class Centralized:
+    """The same model and objective trained centrally on a round's worth of samples:
+    cohort x local_steps x batch_size clips, in steps of cohort x batch_size clips (the clips
+    the cohort trains on at once; capped at `max_batch` so activations fit in memory)."""
+
+    def __init__(self, sim: Simulator, max_batch: int):
+        config = sim.config.copy_and_resolve_references()
+        config.mode = "centralized"
+        fl = config.fl
+        samples = fl.clients_per_round * fl.local_steps * fl.batch_size
+        self.batch = min(fl.clients_per_round * fl.batch_size, max_batch)
+        self.steps = math.ceil(samples / self.batch)
+        self.samples = self.steps * self.batch
+        method = build.build_method(config, *sim.input_stats)
+        client_tx, server_tx, aggregator = build.build_optimizers(config)
+        self.round_fn, _ = build.build_round(
+            config, method, client_tx, server_tx, aggregator, None, sim.mesh
+        )
+        state = build.init_state(config, method, server_tx, aggregator)
+        self.state = jax.device_put(state, placement.replicated(sim.mesh))
+        self.examples = sim.examples
+        self.pool_size = sim.examples.shape[0]
+        self.key = jax.random.key(config.seed)
+
+    def round(self, r: int) -> float:
+        rng = np.random.default_rng([r, 3])
+        batches = rng.integers(0, self.pool_size, (1, self.steps, self.batch), dtype=np.int32)
+        cohort = fl_round.DeviceCohort(
+            self.examples,
+            jnp.zeros(1, jnp.int32),
+            jnp.asarray(batches),
+            jnp.ones((1, self.steps), bool),
+            jnp.ones(1),
+        )
+        self.state, metrics, _ = self.round_fn(self.state, cohort, jax.random.fold_in(self.key, r))
+        return float(metrics["loss"])
+
+
+class Sequential:
+    """FedJAX's default way: for each client, for each batch, one jitted step; then the
+    weighted average of the clients' params and the server step."""
+
+    def __init__(self, sim: Simulator):
+        config = sim.config
+        method = build.build_method(config, *sim.input_stats)
+        self.client_tx, self.server_tx, aggregator = build.build_optimizers(config)
+        state = build.init_state(config, method, self.server_tx, aggregator)
+        self.params, self.model_state = state.params, state.model_state
+        self.server_opt = self.server_tx.init(self.params)
+        self.pool = np.asarray(sim.examples)  # FedJAX feeds host batches
+        self.sim = sim
+        tx = self.client_tx
+
+        def step(params, model_state, opt_state, clips, key):
+            def objective(p):
+                return method.loss({"params": p, **model_state}, clips, key)
+
+            (loss, changed), grads = jax.value_and_grad(objective, has_aux=True)(params)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), {**model_state, **changed}, opt_state, loss
+
+        def server_update(params, server_opt, client_params, client_states, weights):
+            weights = jnp.asarray(weights)
+
+            def mean(trees):
+                return jax.tree.map(
+                    lambda *xs: jnp.tensordot(weights, jnp.stack(xs), axes=1) / weights.sum(),
+                    *trees,
+                )
+
+            pseudo_grad = jax.tree.map(jnp.subtract, params, mean(client_params))
+            updates, server_opt = self.server_tx.update(pseudo_grad, server_opt, params)
+            return optax.apply_updates(params, updates), server_opt, mean(client_states)
+
+        self.step = jax.jit(step)
+        self.server_update = jax.jit(server_update)
+        self.key = jax.random.key(config.seed)
+
+    def round(self, r: int) -> float:
+        sim, c = self.sim, self.sim.config
+        ids = clients.sample_clients(sim.store.num_clients, c.fl.clients_per_round, c.seed, r)
+        cohort = clients.build_cohort(sim.store, ids, sim.work, sim.num_steps, c.seed, r)
+        trained, states, losses = [], [], []
+        for row, client in enumerate(cohort.client_ids):
+            params, model_state = self.params, self.model_state
+            opt_state = self.client_tx.init(params)
+            key = jax.random.fold_in(jax.random.fold_in(self.key, r), client)
+            for s in np.flatnonzero(cohort.step_mask[row]):
+                clips = self.pool[cohort.batches[row, s]]
+                params, model_state, opt_state, loss = self.step(
+                    params, model_state, opt_state, clips, jax.random.fold_in(key, s)
+                )
+            trained.append(params)
+            states.append(model_state)
+            losses.append(loss)
+        self.params, self.server_opt, self.model_state = self.server_update(
+            self.params, self.server_opt, trained, states, cohort.weights
+        )
+        return float(np.mean([float(x) for x in losses]))  # waits for the round

@@ -1,0 +1,101 @@
+"""Rebuilds RESULTS.md's generated tables from benchmarks/results/*.json.
+
+Each results file fills the block between `<!-- begin NAME -->` and `<!-- end NAME -->`
+(appended at the end when RESULTS.md has no such block); the prose around the blocks is
+written by hand and kept.
+
+  python -m benchmarks.report
+"""
+
+import glob
+import json
+import os
+import re
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS_MD = os.path.join(HERE, "RESULTS.md")
+
+PEER_NAMES = {
+    "fassl": "(a) fassl_jax round",
+    "centralized": "(b) centralized (ceiling)",
+    "sequential": "(c) sequential jitted loop",
+    "flower": "(d) Flower simulation",
+}
+
+
+def _header(run: dict) -> list[str]:
+    m = run["machine"]
+    return [
+        f"`{run['command']}` — {run['date']}",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['devices']} "
+        f"({m['backend']}); Python {m['python']}, jax {m['jax']}, flax {m['flax']}, "
+        f"optax {m['optax']}; malloc: {m['malloc']}.",
+        "",
+    ]
+
+
+def throughput_table(run: dict) -> list[str]:
+    w = run["workload"]
+    lines = _header(run) + [
+        f"Workload: SimCLR, encoder `{w['encoder']}` (channels {w['channels']}, "
+        f"embedding {w['embed_dim']}), 1 s log-mels cropped to {w['crop_frames']} frames, "
+        f"{w['local_steps']} local steps of batch {w['batch_size']}, client sizes log-normal "
+        f"(mean {w['clips_per_client']:g} clips, sigma {w['size_sigma']:g}). Median of the "
+        "timed rounds; the first round (compilation) apart.",
+        "",
+        "| cohort | peer | samples/round | round s (median) | samples/s | vs (a) | first round s |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    by_cohort = {}
+    for row in run["rows"]:
+        by_cohort.setdefault(row["cohort"], {})[row["peer"]] = row
+    for cohort, rows in by_cohort.items():
+        ours = rows.get("fassl")
+        for peer, row in rows.items():
+            ratio = f"{ours['samples_per_s'] / row['samples_per_s']:.2f}x" if ours else ""
+            lines.append(
+                f"| {cohort} | {PEER_NAMES.get(peer, peer)} | {row['samples']} | "
+                f"{row['round_s']:.4g} | {row['samples_per_s']:.1f} | "
+                f"{'' if peer == 'fassl' else ratio} | {row['first_round_s']:.3g} |"
+            )
+    lines += ["", "`vs (a)`: (a)'s samples/s over this peer's (above 1: fassl_jax is faster)."]
+    return lines
+
+
+def generic_table(run: dict) -> list[str]:
+    rows = run["rows"]
+    keys = [k for k in rows[0] if not isinstance(rows[0][k], list) and k != "bench"]
+    lines = _header(run) + ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(k, "")) for k in keys) + " |")
+    return lines
+
+
+def block(name: str, run: dict) -> str:
+    table = throughput_table if name.startswith("throughput") else generic_table
+    return "\n".join([f"<!-- begin {name} -->", *table(run), f"<!-- end {name} -->"])
+
+
+def write() -> None:
+    text = "# Benchmark results\n"
+    if os.path.exists(RESULTS_MD):
+        with open(RESULTS_MD) as f:
+            text = f.read()
+    for path in sorted(glob.glob(os.path.join(HERE, "results", "*.json"))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        with open(path) as f:
+            new = block(name, json.load(f))
+        pattern = re.compile(
+            rf"<!-- begin {re.escape(name)} -->.*?<!-- end {re.escape(name)} -->", re.S
+        )
+        if pattern.search(text):
+            text = pattern.sub(lambda _, new=new: new, text)
+        else:
+            text = text.rstrip("\n") + f"\n\n### {name}\n\n{new}\n"
+    with open(RESULTS_MD, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    write()
