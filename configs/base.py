@@ -36,7 +36,7 @@ def get_config():
         channels=64,
         embed_dim=2048,
         dropout=0.3,
-        conv_impl="auto",  # xla | im2col | im2col_grad; auto: im2col on CPU, else xla
+        conv_impl="auto",  # xla | im2col | im2col_grad; auto: CPU by width (build.py), else xla
         norm="batch",  # batch (statistics aggregated like params) | group
     )
     c.ssl = dict(
@@ -55,7 +55,7 @@ def get_config():
         local_epochs=1.0,  # per round, unless local_steps > 0
         local_steps=0,
         max_local_steps=0,  # > 0: cap for large clients
-        clients_in_parallel=0,  # per device, clients trained at once; 0: auto (CPU 8, else 64)
+        clients_in_parallel=0,  # clients at once per device; 0: auto (CPU 1 or 8 by width; else 64)
         unroll_local_steps=1,  # lax.scan unroll of the local steps
         keep_local="",  # parts each client keeps: "norm" (FedBN), "heads", "norm,heads"
     )
