@@ -12,6 +12,7 @@ import platform
 import resource
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -148,6 +149,22 @@ def time_rounds(run_round: Callable[[int], object], rounds: int) -> dict:
         "round_s": round(statistics.median(times), 4),
         "round_s_all": [round(x, 4) for x in times],
     }
+
+
+def run_json(python: str, module: str, argv: list[str], what: str) -> dict:
+    """Runs `python -m module *argv` from the repository root in a fresh process and returns
+    the last JSON line it printed."""
+    out = subprocess.run(
+        [python, "-m", module, *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=os.path.dirname(HERE),
+    )
+    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    if out.returncode or not lines:
+        raise SystemExit(f"{what} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1])
 
 
 def peak_rss_mb() -> float:

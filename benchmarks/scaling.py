@@ -11,8 +11,6 @@ synthetic population: data.partitions.population).
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 
@@ -48,17 +46,8 @@ def point(args: dict) -> dict:
 
 
 def run_point(args: dict) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.scaling", "--point", json.dumps(args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=os.path.dirname(common.HERE),
-    )
-    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
-    if out.returncode or not lines:
-        raise SystemExit(f"scaling point {args} failed:\n{out.stderr[-3000:]}")
-    return json.loads(lines[-1])
+    argv = ["--point", json.dumps(args)]
+    return common.run_json(sys.executable, "benchmarks.scaling", argv, f"scaling point {args}")
 
 
 def main(argv=None):

@@ -13,7 +13,6 @@ with --peers). Each: round 0 (compilation) apart, then the median of --rounds ro
 import argparse
 import json
 import os
-import subprocess
 import sys
 
 from benchmarks import common, peers
@@ -35,17 +34,7 @@ def flower(workload: common.Workload, cohort: int, num_clients: int, rounds: int
             "of --peers"
         )
     args = dict(cohort=cohort, num_clients=num_clients, rounds=rounds, **workload.__dict__)
-    out = subprocess.run(
-        [python, "-m", "benchmarks.flower_peer", json.dumps(args)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=os.path.dirname(common.HERE),
-    )
-    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
-    if out.returncode or not lines:
-        raise SystemExit(f"the Flower peer failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return json.loads(lines[-1])
+    return common.run_json(python, "benchmarks.flower_peer", [json.dumps(args)], "the Flower peer")
 
 
 def main(argv=None):
