@@ -20,6 +20,7 @@ from fassl_jax import build
 from fassl_jax.data import clients
 from fassl_jax.federated import placement
 from fassl_jax.federated import round as fl_round
+from fassl_jax.federated.placement import weighted_mean
 
 
 class Centralized:
@@ -86,11 +87,8 @@ class Sequential:
         def server_update(params, server_opt, client_params, client_states, weights):
             weights = jnp.asarray(weights)
 
-            def mean(trees):
-                return jax.tree.map(
-                    lambda *xs: jnp.tensordot(weights, jnp.stack(xs), axes=1) / weights.sum(),
-                    *trees,
-                )
+            def mean(trees):  # the server's weighted mean over the stacked clients
+                return weighted_mean(jax.tree.map(lambda *xs: jnp.stack(xs), *trees), weights)
 
             pseudo_grad = jax.tree.map(jnp.subtract, params, mean(client_params))
             updates, server_opt = self.server_tx.update(pseudo_grad, server_opt, params)
