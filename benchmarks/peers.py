@@ -20,7 +20,7 @@ from fassl_jax import build
 from fassl_jax.data import clients
 from fassl_jax.federated import placement
 from fassl_jax.federated import round as fl_round
-from fassl_jax.federated.placement import weighted_mean
+from fassl_jax.federated.summaries import mean, weighted_sum
 
 
 class Centralized:
@@ -87,12 +87,12 @@ class Sequential:
         def server_update(params, server_opt, client_params, client_states, weights):
             weights = jnp.asarray(weights)
 
-            def mean(trees):  # the server's weighted mean over the stacked clients
-                return weighted_mean(jax.tree.map(lambda *xs: jnp.stack(xs), *trees), weights)
+            def average(trees):  # the server's weighted mean over the stacked clients
+                return mean(weighted_sum(jax.tree.map(lambda *xs: jnp.stack(xs), *trees), weights))
 
-            pseudo_grad = jax.tree.map(jnp.subtract, params, mean(client_params))
+            pseudo_grad = jax.tree.map(jnp.subtract, params, average(client_params))
             updates, server_opt = self.server_tx.update(pseudo_grad, server_opt, params)
-            return optax.apply_updates(params, updates), server_opt, mean(client_states)
+            return optax.apply_updates(params, updates), server_opt, average(client_states)
 
         self.step = jax.jit(step)
         self.server_update = jax.jit(server_update)

@@ -8,7 +8,7 @@ import pytest
 from helpers import assert_trees_close
 
 from fassl_jax.errors import ConfigError
-from fassl_jax.federated import aggregators, optimizers
+from fassl_jax.federated import aggregators, optimizers, placement
 from fassl_jax.federated.aggregators import ClientReports
 
 RNG = np.random.default_rng(0)
@@ -108,6 +108,45 @@ def test_ldawa_warms_up_with_fedavg_then_averages_scaled_client_layers():
         return np.mean(scaled, axis=0) - w
 
     assert_trees_close(got[2], jax.tree.map(np_ldawa, clients, GLOBAL), atol=1e-5)
+
+
+def rows(tree, start, stop):
+    return jax.tree.map(lambda x: x[start:stop], tree)
+
+
+# (rule, rounds): ldawa's third round is past its warm-up; fedvssl's second halves.
+RULES = [
+    (aggregators.fedavg(), 1),
+    (aggregators.loss_based(), 1),
+    (aggregators.fedvssl(alpha=0.9, beta=True), 2),
+    (aggregators.ldawa(warmup_rounds=2), 3),
+]
+
+
+@pytest.mark.parametrize(("aggregator", "rounds"), RULES)
+@pytest.mark.parametrize("losses", [LOSSES, LOSSES + 500.0])  # exp(-500) underflows float32
+def test_group_summaries_merged_equal_the_whole_cohort_at_once(aggregator, rounds, losses):
+    """What the round does: summarize groups of clients (here of 1, 2 and the padding slot
+    alone), merge them in any order or stacked per device, then finish."""
+    params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float32), GLOBAL)
+    state = aggregator.init(params)
+    for r in range(rounds):
+        everyone = reports(seed=r + 1, losses=losses)
+        want, want_state = aggregator.update(everyone, state, params)
+        a, b, padding = (
+            aggregator.summarize(rows(everyone, *span), params) for span in ((0, 1), (1, 3), (3, 4))
+        )
+        in_order = aggregator.merge(aggregator.merge(a, b), padding)
+        reordered = aggregator.merge(padding, aggregator.merge(b, a))
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), a, b, padding)  # 3 devices: odd
+        per_device = placement.merge_stacked(aggregator.merge, stacked)
+        for summary in (in_order, reordered, per_device):
+            got, got_state = aggregator.finish(summary, state, params)
+            assert_trees_close(got, want, atol=1e-6)
+            assert jax.tree.map(int, got_state) == jax.tree.map(int, want_state)
+        state = want_state
+    if losses is not LOSSES and aggregator is RULES[1][0]:  # the loss-based rule stays exact
+        assert_trees_close(want, np_weighted(deltas(1), np_loss_weights(losses - 500.0)))
 
 
 @pytest.mark.parametrize("rule", optimizers.ADAPTIVE_RULES)

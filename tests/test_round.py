@@ -39,10 +39,11 @@ def make_cohort(store, work, num_steps=None, pad_clients_to=1, ids=None):
     )
 
 
-def run_round(method, examples, cohort, mesh=None, in_parallel=None, state=None):
+def run_round(method, examples, cohort, mesh=None, in_parallel=None, state=None, aggregator=None):
     local_train = make_local_training(method.loss, CLIENT_TX)
     update = fl_round.make_client_update(local_train, CLIENT_TX)
-    round_fn = fl_round.make_round(update, aggregators.fedavg(), optax.sgd(1.0), mesh, in_parallel)
+    aggregator = aggregator or aggregators.fedavg()
+    round_fn = fl_round.make_round(update, aggregator, optax.sgd(1.0), mesh, in_parallel)
     sharding = placement.split_clients(mesh) if mesh is not None else None
     device_cohort = fl_round.DeviceCohort(
         jnp.asarray(examples), *jax.device_put(tuple(cohort), sharding)
@@ -117,6 +118,24 @@ def test_vectorized_round_equals_python_loop(problem, reference, conv_impl, in_p
     assert_trees_close(got.model_state, want_model_state)  # BN statistics: relative 1e-5
     assert max_abs_diff(got.params, state.params) > 1e-3  # it did train
     assert int(got.round) == 1 and int(metrics["clients"]) == 8
+
+
+def test_groups_stream_into_the_aggregate_as_the_whole_cohort_at_once(problem):
+    """One client at a time, each summarized and merged as it finishes (groups with a
+    remainder: the FAST_PATHS test above): L-DAWA past its warm-up (per-client, per-layer
+    scales against the global params) and the loss agree with every client's report
+    stacked at once."""
+    examples, store, work, method = problem
+    cohort = make_cohort(store, work, ids=np.arange(5))
+    ldawa = aggregators.ldawa(warmup_rounds=0)
+    state = init_state(method)._replace(agg_state=ldawa.init(None))
+    whole, m_whole = run_round(method, examples, cohort, None, None, state, ldawa)
+    state = init_state(method)._replace(agg_state=ldawa.init(None))
+    grouped, m_grouped = run_round(method, examples, cohort, None, 1, state, ldawa)
+    assert max_abs_diff(whole.params, grouped.params) < 1e-5
+    assert_trees_close(whole.model_state, grouped.model_state)
+    assert abs(float(m_whole["loss"]) - float(m_grouped["loss"])) < 1e-5
+    assert int(m_grouped["clients"]) == 5
 
 
 @pytest.mark.parametrize("in_parallel", [1, 2])  # on 4 devices: a vmap over devices of a loop

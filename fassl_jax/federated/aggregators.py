@@ -1,4 +1,4 @@
-"""Aggregators: (init, update) pairs, like optax's, that turn the cohort's client updates into
+"""Aggregators: like optax's (init, update) pairs, they turn the cohort's client updates into
 one server update (a delta the server optimizer then applies as a pseudo-gradient, see
 optimizers.py).
 
@@ -6,7 +6,15 @@ optimizers.py).
     delta, state = aggregator.update(reports, state, params)
 
 `reports` hold the client deltas (client axis first), the clients' sample counts n_i (0 marks
-a padding slot, which never counts) and their mean local losses L_i. Definitions follow
+a padding slot, which never counts) and their mean local losses L_i. `update` is three steps,
+so that a round can take its cohort a group of clients at a time and never hold every
+client's delta at once:
+
+    summary = aggregator.summarize(reports, params)   # one group of clients
+    summary = aggregator.merge(summary, other)        # two groups
+    delta, state = aggregator.finish(summary, state, params)
+
+A group of padding slots summarizes to the merge's identity. Definitions follow
 ../shared/DESIGN.md section 2 (FedVSSL, arXiv 2207.01975; L-DAWA, ICCV 2023).
 """
 
@@ -16,10 +24,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fassl_jax.federated.placement import weighted_mean
+from fassl_jax.federated import summaries
+from fassl_jax.federated.summaries import add, mean, weighted_sum
 
 Params = Any
 AggState = Any
+Summary = Any
 
 
 class ClientReports(NamedTuple):
@@ -30,7 +40,13 @@ class ClientReports(NamedTuple):
 
 class Aggregator(NamedTuple):
     init: Callable[[Params], AggState]
-    update: Callable[[ClientReports, AggState, Params], tuple[Params, AggState]]
+    summarize: Callable[[ClientReports, Params], Summary]
+    merge: Callable[[Summary, Summary], Summary]
+    finish: Callable[[Summary, AggState, Params], tuple[Params, AggState]]
+
+    def update(self, reports: ClientReports, state: AggState, params: Params):
+        """The whole cohort's reports at once."""
+        return self.finish(self.summarize(reports, params), state, params)
 
 
 class RoundCount(NamedTuple):
@@ -42,9 +58,9 @@ def _count_rounds(params) -> RoundCount:
     return RoundCount(jnp.int32(0))
 
 
-def loss_weights(losses: jax.Array, weights: jax.Array) -> jax.Array:
-    """exp(-L_i) / sum_j exp(-L_j) over the real clients (a stable softmax of -L)."""
-    return jax.nn.softmax(jnp.where(weights > 0, -losses, -jnp.inf))
+def _sample_weighted(reports: ClientReports, params) -> summaries.WeightedSum:
+    del params
+    return weighted_sum(reports.deltas, reports.weights)
 
 
 def fedavg() -> Aggregator:
@@ -54,11 +70,11 @@ def fedavg() -> Aggregator:
         del params
         return ()
 
-    def update(reports, state, params):
+    def finish(summary, state, params):
         del params
-        return weighted_mean(reports.deltas, reports.weights), state
+        return mean(summary), state
 
-    return Aggregator(init, update)
+    return Aggregator(init, _sample_weighted, add, finish)
 
 
 def fedvssl(alpha: float = 0.9, beta: bool = True) -> Aggregator:
@@ -68,18 +84,24 @@ def fedvssl(alpha: float = 0.9, beta: bool = True) -> Aggregator:
 
     alpha = 0, beta = False is FedAvg; alpha = 1, beta = False is the loss-based rule."""
 
-    def update(reports, state, params):
+    def summarize(reports, params):
+        by_loss = summaries.softmax_sum(reports.deltas, -reports.losses, reports.weights > 0)
+        return by_loss, _sample_weighted(reports, params)
+
+    def merge(a, b):
+        return summaries.merge_softmax(a[0], b[0]), add(a[1], b[1])
+
+    def finish(summary, state, params):
         del params
-        mix = alpha * loss_weights(reports.losses, reports.weights) + (1.0 - alpha) * (
-            reports.weights / reports.weights.sum()
-        )
-        delta = weighted_mean(reports.deltas, mix)
+        # sum_i (alpha p_i + (1 - alpha) q_i) d_i = alpha * (p-mean) + (1 - alpha) * (q-mean)
+        by_loss, by_size = mean(summary[0]), mean(summary[1])
+        delta = jax.tree.map(lambda p, q: alpha * p + (1.0 - alpha) * q, by_loss, by_size)
         if beta:
             half = jnp.where(state.rounds >= 1, 0.5, 1.0)
             delta = jax.tree.map(lambda d: d * half.astype(d.dtype), delta)
         return delta, RoundCount(state.rounds + 1)
 
-    return Aggregator(_count_rounds, update)
+    return Aggregator(_count_rounds, summarize, merge, finish)
 
 
 def loss_based() -> Aggregator:
@@ -103,22 +125,24 @@ def ldawa(warmup_rounds: int = 2) -> Aggregator:
     layer w_i^l is scaled by rho = min(1, cos(w_i^l, w_global^l)) and the new global layer is
     the plain mean over the cohort. Only parameters are scaled: normalisation statistics
     (model_state) are averaged by the round as for every rule."""
-    avg = fedavg()
 
-    def update(reports, state, params):
+    def summarize(reports, params):
         real = (reports.weights > 0).astype(reports.weights.dtype)
         client_params = jax.tree.map(jnp.add, reports.deltas, params)
         scales = ldawa_scales(client_params, params)
         scaled = jax.tree.map(
             lambda w, s: w * s.reshape(s.shape + (1,) * (w.ndim - 1)), client_params, scales
         )
-        dawa = jax.tree.map(jnp.subtract, weighted_mean(scaled, real), params)
-        plain, _ = avg.update(reports, (), params)
+        return weighted_sum(scaled, real), _sample_weighted(reports, params)
+
+    def finish(summary, state, params):
+        dawa = jax.tree.map(jnp.subtract, mean(summary[0]), params)
+        plain = mean(summary[1])
         warm = state.rounds >= warmup_rounds
         delta = jax.tree.map(lambda d, p: jnp.where(warm, d, p), dawa, plain)
         return delta, RoundCount(state.rounds + 1)
 
-    return Aggregator(_count_rounds, update)
+    return Aggregator(_count_rounds, summarize, add, finish)
 
 
 # name -> builder; a builder's keyword arguments are the rule's config options.

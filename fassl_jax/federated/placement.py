@@ -24,39 +24,92 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
 
-def map_clients(
-    fn: Callable, shared, per_client, mesh: Mesh | None = None, in_parallel: int | None = None
+def map_reduce_clients(
+    fn: Callable,
+    summarize: Callable,
+    merge: Callable,
+    shared,
+    per_client,
+    mesh: Mesh | None = None,
+    in_parallel: int | None = None,
 ):
-    """fn(shared, client) for every client; outputs keep the client axis first (and split).
+    """fn(shared, client) -> (report, kept) for every client; returns (summary, kept), kept
+    with the client axis first (and split across devices).
+
+    The reports are never stacked over the cohort: summarize(reports of a group, client axis
+    first) -> summary and merge(a, b) -> the summary of both groups (summaries.py), and
+    summarize must give a group of all-zero reports the identity (zero weight: padding).
 
     Each device takes an equal share of the clients (the cohort is padded to a multiple of
     the device count). A device trains `in_parallel` of its clients at once (vmap) and loops
-    over such groups (lax.map); None trains all of them at once. Looping bounds memory, and
-    on CPU it keeps every convolution an ordinary batched one rather than a grouped one.
+    over such groups (lax.scan), merging each group's summary into a running one: memory is
+    bounded by the group, whatever the cohort. None trains the whole share at once. On CPU
+    the loop keeps every convolution an ordinary batched one rather than a grouped one.
     """
     n = jax.tree.leaves(per_client)[0].shape[0]
     devices = mesh.size if mesh is not None else 1
     if n % devices:
         raise ValueError(f"{n} clients do not split evenly over {devices} devices; pad the cohort")
 
+    def group(clients):
+        if jax.tree.leaves(clients)[0].shape[0] == 1:
+            # One client without vmap: on CPU a vmap of one client's step ran 1.5x slower
+            # (its convolutions' kernels gain a batch axis, RESULTS.md).
+            out = fn(shared, jax.tree.map(lambda x: x[0], clients))
+            report, kept = jax.tree.map(lambda x: x[None], out)
+        else:
+            report, kept = jax.vmap(fn, in_axes=(None, 0))(shared, clients)
+        return summarize(report), kept
+
     def on_one_device(clients):
         share = jax.tree.leaves(clients)[0].shape[0]
-        if in_parallel is None or in_parallel >= share:
-            return jax.vmap(fn, in_axes=(None, 0))(shared, clients)
-        return jax.lax.map(lambda c: fn(shared, c), clients, batch_size=in_parallel)
+        size = share if in_parallel is None else min(in_parallel, share)
+        loops, rest = divmod(share, size)
+        if loops == 1 and not rest:
+            return group(clients)
+        one = jax.tree.map(lambda x: x[0], clients)
+        report_shape = jax.eval_shape(lambda c: fn(shared, c)[0], one)
+        nothing = summarize(jax.tree.map(lambda s: jnp.zeros((1, *s.shape), s.dtype), report_shape))
+
+        def step(summary, clients):
+            group_summary, kept = group(clients)
+            return merge(summary, group_summary), kept
+
+        looped = jax.tree.map(
+            lambda x: x[: loops * size].reshape(loops, size, *x.shape[1:]), clients
+        )
+        summary, kept = jax.lax.scan(step, nothing, looped)
+        kept = jax.tree.map(lambda x: x.reshape(loops * size, *x.shape[2:]), kept)
+        if rest:
+            last_summary, last_kept = group(jax.tree.map(lambda x: x[loops * size :], clients))
+            summary = merge(summary, last_summary)
+            kept = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), kept, last_kept)
+        return summary, kept
 
     if devices == 1:
         return on_one_device(per_client)
     # [C, ...] -> [devices, C / devices, ...]; the leading axis carries the device split.
     shares = jax.tree.map(lambda x: x.reshape(devices, n // devices, *x.shape[1:]), per_client)
     shares = jax.lax.with_sharding_constraint(shares, split_clients(mesh))
-    out = jax.vmap(on_one_device)(shares)
-    out = jax.lax.with_sharding_constraint(out, split_clients(mesh))
-    out = jax.tree.map(lambda x: x.reshape(n, *x.shape[2:]), out)
-    return jax.lax.with_sharding_constraint(out, split_clients(mesh))
+    per_device, kept = jax.vmap(on_one_device)(shares)
+    kept = jax.lax.with_sharding_constraint(kept, split_clients(mesh))
+    kept = jax.tree.map(lambda x: x.reshape(n, *x.shape[2:]), kept)
+    kept = jax.lax.with_sharding_constraint(kept, split_clients(mesh))
+    return merge_stacked(merge, per_device), kept
 
 
-def weighted_mean(tree, weights: jax.Array):
-    """Clients -> server: sum_i w_i x_i / sum_i w_i over the client axis."""
-    total = weights.sum()
-    return jax.tree.map(lambda x: jnp.tensordot(weights, x, axes=1) / total, tree)
+def merge_stacked(merge: Callable, stacked):
+    """The merge of summaries stacked on axis 0 (one per device), by halving: log2(n) rounds
+    of vmapped merges."""
+
+    def rows(tree, start, stop):
+        return jax.tree.map(lambda x: x[start:stop], tree)
+
+    n = jax.tree.leaves(stacked)[0].shape[0]
+    while n > 1:
+        half = n // 2
+        merged = jax.vmap(merge)(rows(stacked, 0, half), rows(stacked, half, 2 * half))
+        odd = rows(stacked, 2 * half, n)
+        stacked = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), merged, odd)
+        n = half + n % 2
+    return jax.tree.map(lambda x: x[0], stacked)

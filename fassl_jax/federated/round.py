@@ -2,10 +2,11 @@
 
     round_fn(state, cohort, key) -> (state, metrics, client_states)
 
-The client update is vmapped over the cohort, whose axis is split across the devices of a
-mesh; the weighted sums over that axis become cross-device reductions inserted by XLA.
-`client_states` are the cohort's kept-local parts after training (see parts.py; an empty
-dict when nothing is kept local): they go back to the clients, not into the server state.
+The client update is vmapped over groups of the cohort, whose axis is split across the
+devices of a mesh; each group's reports are summed into a running summary (summaries.py), so
+no client's delta outlives its group. `client_states` are the cohort's kept-local parts
+after training (see parts.py; an empty dict when nothing is kept local): they go back to
+the clients, not into the server state.
 """
 
 from typing import Any, NamedTuple
@@ -16,7 +17,8 @@ import optax
 
 from fassl_jax.federated.aggregators import Aggregator, ClientReports
 from fassl_jax.federated.parts import ModelParts, replace_leaves, zeros_like_leaves
-from fassl_jax.federated.placement import map_clients, weighted_mean
+from fassl_jax.federated.placement import map_reduce_clients
+from fassl_jax.federated.summaries import add, mean, weighted_sum
 
 
 class ServerState(NamedTuple):
@@ -44,6 +46,14 @@ class ClientUpdate(NamedTuple):
     loss: jax.Array
     steps: jax.Array
     client_state: Any  # the kept-local parts after training (flat by path)
+
+
+class RoundSummary(NamedTuple):
+    """What the server keeps of the clients trained so far (see summaries.py)."""
+
+    aggregate: Any  # the aggregator's summary of the client deltas
+    means: Any  # weighted sums of (shared model state, kept-local encoder parts, loss)
+    clients: jax.Array  # real (not padding) clients
 
 
 def _identity(variables):
@@ -84,36 +94,65 @@ def make_round(
     clients_in_parallel: int | None = None,
     parts: ModelParts | None = None,
 ):
-    """clients_in_parallel: per device, how many clients train at once (see map_clients)."""
+    """clients_in_parallel: per device, how many clients train at once (see
+    map_reduce_clients)."""
     parts = parts or ModelParts.build()
 
     def round_fn(state: ServerState, cohort: DeviceCohort, key: jax.Array):
+        def client_report(shared, client):
+            *inputs, weight = client
+            update = client_update(shared, tuple(inputs))
+            # Kept-local params take no part in aggregation or the server optimizer.
+            kept = update.client_state
+            local_params = {k: v for k, v in kept.items() if k[0] == "params"}
+            delta = replace_leaves({"params": update.delta}, zeros_like_leaves(local_params))
+            encoder_parts = {k: v for k, v in kept.items() if k[1] == "encoder"}
+            averaged = (parts.shared_state(update.model_state), encoder_parts, update.loss)
+            return (ClientReports(delta["params"], weight, update.loss), averaged), kept
+
+        def summarize(reports) -> RoundSummary:
+            deltas, averaged = reports
+            return RoundSummary(
+                aggregator.summarize(deltas, state.params),
+                weighted_sum(averaged, deltas.weights),
+                (deltas.weights > 0).sum(),
+            )
+
+        def merge(a: RoundSummary, b: RoundSummary) -> RoundSummary:
+            return RoundSummary(
+                aggregator.merge(a.aggregate, b.aggregate),
+                add(a.means, b.means),
+                a.clients + b.clients,
+            )
+
         # A client's randomness depends on its id, not its slot, so padding changes nothing.
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, cohort.client_ids)
         variables = {"params": state.params, **state.model_state}
-        per_client = (cohort.client_states, cohort.batches, cohort.step_mask, keys)
-        updates = map_clients(
-            client_update, (variables, cohort.examples), per_client, mesh, clients_in_parallel
+        per_client = (cohort.client_states, cohort.batches, cohort.step_mask, keys, cohort.weights)
+        summary, client_states = map_reduce_clients(
+            client_report,
+            summarize,
+            merge,
+            (variables, cohort.examples),
+            per_client,
+            mesh,
+            clients_in_parallel,
         )
-        # Kept-local params take no part in aggregation or the server optimizer.
-        local_params = {k: v for k, v in updates.client_state.items() if k[0] == "params"}
-        deltas = replace_leaves({"params": updates.delta}, zeros_like_leaves(local_params))
-        reports = ClientReports(deltas["params"], cohort.weights, updates.loss)
-        delta, agg_state = aggregator.update(reports, state.agg_state, state.params)
+        delta, agg_state = aggregator.finish(summary.aggregate, state.agg_state, state.params)
         pseudo_grad = jax.tree.map(jnp.negative, delta)
         server_updates, opt_state = server_tx.update(pseudo_grad, state.opt_state, state.params)
+        model_state, encoder_parts, loss = mean(summary.means)
         new = {
             "params": optax.apply_updates(state.params, server_updates),
             **state.model_state,  # private collections keep the server's (initial) value
-            **weighted_mean(parts.shared_state(updates.model_state), cohort.weights),
+            **model_state,
         }
         # Kept-local parts of the encoder (FedBN's norms): the server's copy is their mean, to
         # evaluate the global encoder with; it is never broadcast. Kept-local heads are never
         # aggregated: the server keeps their initial value, which new clients start from.
         kept = parts.local(variables)
-        encoder_parts = {k: v for k, v in updates.client_state.items() if k[1] == "encoder"}
         heads = {k: v for k, v in kept.items() if k[1] != "encoder"}
-        new = replace_leaves(new, {**heads, **weighted_mean(encoder_parts, cohort.weights)})
+        new = replace_leaves(new, {**heads, **encoder_parts})
         new_state = ServerState(
             params=new.pop("params"),
             model_state=new,
@@ -121,11 +160,8 @@ def make_round(
             agg_state=agg_state,
             round=state.round + 1,
         )
-        metrics = {
-            "loss": weighted_mean(updates.loss, cohort.weights),
-            "clients": (cohort.weights > 0).sum(),
-        }
-        return new_state, metrics, updates.client_state
+        metrics = {"loss": loss, "clients": summary.clients}
+        return new_state, metrics, client_states
 
     return round_fn
 
