@@ -18,12 +18,15 @@ from fassl_jax.federated.client import make_local_training
 from fassl_jax.models.encoders import ENCODERS
 
 
-def cpu_formulation(channels: int) -> tuple[str, int]:
-    """(conv_impl, clients_in_parallel) on CPU, measured (benchmarks/RESULTS.md): at 64
-    channels im2col matmuls vmapped over 8 clients ran 1.4x one client at a time; at 16
-    they ran level with it but compiled 1.7x longer and the quickstart held twice the memory,
-    so narrow encoders train one client at a time with convolutions (im2col kernel grads)."""
-    return ("im2col_grad", 1) if channels <= 16 else ("im2col", 8)
+def cpu_formulation(model) -> tuple[str, int]:
+    """(conv_impl, clients_in_parallel) on CPU for a config's `model`, measured
+    (benchmarks/RESULTS.md): at 64 channels im2col matmuls vmapped over 8 clients ran 1.4x
+    one client at a time; at 16 one client at a time with convolutions (im2col kernel
+    grads) ran 1.26x the grouped matmuls and compiled faster. Without convolutions (the
+    frame MLP) a vmap over 32 clients' steps ran 0.89x the time of one at a time."""
+    if model.encoder == "frame_mlp":
+        return ("xla", 32)
+    return ("im2col_grad", 1) if model.channels <= 16 else ("im2col", 8)
 
 
 # Accelerators vmap this many clients at once and loop over such groups: activation memory
@@ -39,7 +42,7 @@ def build_method(config, input_mean: float, input_std: float) -> ssl.SSLMethod:
     m = config.model
     conv_impl = m.conv_impl
     if conv_impl == "auto":
-        conv_impl = cpu_formulation(m.channels)[0] if on_cpu() else "xla"
+        conv_impl = cpu_formulation(m)[0] if on_cpu() else "xla"
     encoder = ENCODERS[m.encoder](
         channels=m.channels,
         embed_dim=m.embed_dim,
@@ -78,7 +81,7 @@ def build_round(config, method, client_tx, server_tx, aggregator, model_parts, m
         local_train, client_tx, method.on_receive, model_parts
     )
     in_parallel = fl.clients_in_parallel or (
-        cpu_formulation(config.model.channels)[1] if on_cpu() else ACCELERATOR_CLIENTS_IN_PARALLEL
+        cpu_formulation(config.model)[1] if on_cpu() else ACCELERATOR_CLIENTS_IN_PARALLEL
     )
     round_fn = fl_round.make_round(
         client_update, aggregator, server_tx, mesh, in_parallel, model_parts
