@@ -3,7 +3,7 @@ r"""Where a round's time goes: one client step timed in each setting the round p
   python -m benchmarks.profile_step --encoder=audio_ntt --channels=16 --embed_dim=256
 
 The same SimCLR step (loss, gradient, SGD update) on one client's batch, timed as:
-  plain        one jitted call (what the sequential loop runs);
+  plain        one jitted call on clips gathered before it (what the sequential loop runs);
   vmap_K       K clients' steps in one vmapped call, per client;
   scan         the client's local steps inside lax.scan (what a client runs in the round), per step;
   vmap_K_scan  K clients' local steps as the round runs them (vmap of scan), per client step;
@@ -23,7 +23,7 @@ import numpy as np
 from benchmarks import common
 from fassl_jax import build
 from fassl_jax.data import clients
-from fassl_jax.federated.client import make_local_training
+from fassl_jax.federated.client import gather_clips, make_local_training
 
 
 def median_s(fn, repeats: int) -> float:
@@ -59,26 +59,31 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     batches = jnp.asarray(rng.integers(0, w.pool, (k, s, b), dtype=np.int32))
     keys = jax.random.split(jax.random.key(0), k)
-    local_train = make_local_training(method.loss, tx)
+    clips = examples[batches[0, 0]]
+    in_loop = build.on_cpu()  # read clips from the pool as the round does
+    local_train = make_local_training(method.loss, tx, gather_in_loop=in_loop)
 
-    def step(p, ids, key):
+    def step_on(p, x, key):
         def objective(q):
-            return method.loss({"params": q, **model_state}, examples[ids], key)
+            return method.loss({"params": q, **model_state}, x, key)
 
         (loss, _), grads = jax.value_and_grad(objective, has_aux=True)(p)
         updates, _ = tx.update(grads, tx.init(p), p)
         return jax.tree.map(jnp.add, p, updates), loss
 
+    def step(p, ids, key):
+        return step_on(p, gather_clips(examples, ids, in_loop), key)
+
     def train(ids, key):
         r = local_train(params, model_state, tx.init(params), examples, ids, jnp.ones(s, bool), key)
         return r.params, r.loss
 
-    plain = jax.jit(step)
+    plain = jax.jit(step_on)
     vmapped = jax.jit(jax.vmap(step, in_axes=(None, 0, 0)))
     scanned = jax.jit(train)
     vmap_scan = jax.jit(jax.vmap(train))
     per_step = {
-        "plain": median_s(lambda: plain(params, batches[0, 0], keys[0]), args.repeats),
+        "plain": median_s(lambda: plain(params, clips, keys[0]), args.repeats),
         f"vmap_{k}": median_s(lambda: vmapped(params, batches[:, 0], keys), args.repeats) / k,
         "scan": median_s(lambda: scanned(batches[0], keys[0]), args.repeats) / s,
         f"vmap_{k}_scan": median_s(lambda: vmap_scan(batches, keys), args.repeats) / (k * s),

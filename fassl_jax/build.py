@@ -73,7 +73,11 @@ def build_round(config, method, client_tx, server_tx, aggregator, model_parts, m
     multiple of which the cohort must be, one share per device."""
     fl = config.fl
     local_train = make_local_training(
-        method.loss, client_tx, unroll=fl.unroll_local_steps, after_step=method.after_step
+        method.loss,
+        client_tx,
+        unroll=fl.unroll_local_steps,
+        after_step=method.after_step,
+        gather_in_loop=on_cpu(),
     )
     if config.mode == "centralized":
         return jax.jit(fl_round.make_centralized_round(local_train), donate_argnums=0), 1

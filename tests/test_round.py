@@ -39,8 +39,17 @@ def make_cohort(store, work, num_steps=None, pad_clients_to=1, ids=None):
     )
 
 
-def run_round(method, examples, cohort, mesh=None, in_parallel=None, state=None, aggregator=None):
-    local_train = make_local_training(method.loss, CLIENT_TX)
+def run_round(
+    method,
+    examples,
+    cohort,
+    mesh=None,
+    in_parallel=None,
+    state=None,
+    aggregator=None,
+    gather_in_loop=True,
+):
+    local_train = make_local_training(method.loss, CLIENT_TX, gather_in_loop=gather_in_loop)
     update = fl_round.make_client_update(local_train, CLIENT_TX)
     aggregator = aggregator or aggregators.fedavg()
     round_fn = fl_round.make_round(update, aggregator, optax.sgd(1.0), mesh, in_parallel)
@@ -101,19 +110,30 @@ def reference(problem):
     return cohort, reference_round(method, examples, cohort, init_state(method))
 
 
-# Every formulation the trainer can pick: the CPU default (im2col matmuls, vmapped over
-# groups of clients; 8 clients in groups of 3 leaves a remainder group), all clients at
-# once, one client at a time, and the convolution-forward variant.
-FAST_PATHS = [("im2col", 3), ("im2col", None), ("im2col", 1), ("im2col_grad", None)]
+# Every formulation the trainer can pick: im2col matmuls vmapped over groups of clients (8
+# clients in groups of 3 leaves a remainder group), all clients at once, one client at a
+# time, the convolution-forward variant; clips read from the pool in a loop (CPU) or by
+# XLA's gather (accelerators).
+FAST_PATHS = [
+    ("im2col", 3, True),
+    ("im2col", None, True),
+    ("im2col", None, False),
+    ("im2col", 1, True),
+    ("im2col_grad", None, True),
+]
 
 
-@pytest.mark.parametrize(("conv_impl", "in_parallel"), FAST_PATHS)
-def test_vectorized_round_equals_python_loop(problem, reference, conv_impl, in_parallel):
+@pytest.mark.parametrize(("conv_impl", "in_parallel", "gather_in_loop"), FAST_PATHS)
+def test_vectorized_round_equals_python_loop(
+    problem, reference, conv_impl, in_parallel, gather_in_loop
+):
     examples, _, _, _ = problem
     cohort, (want_params, want_model_state) = reference
     method = tiny_method(conv_impl=conv_impl, dropout=0.3)
     state = init_state(method)
-    got, metrics = run_round(method, examples, cohort, None, in_parallel)
+    got, metrics = run_round(
+        method, examples, cohort, None, in_parallel, None, None, gather_in_loop
+    )
     assert max_abs_diff(got.params, want_params) < 1e-5
     assert_trees_close(got.model_state, want_model_state)  # BN statistics: relative 1e-5
     assert max_abs_diff(got.params, state.params) > 1e-3  # it did train
