@@ -4,12 +4,14 @@ the clients it runs (a function pickled from __main__ would carry a fresh cache 
 The workload arrives in each fit's config as JSON."""
 
 import json
+import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from fassl_jax import build
 from fassl_jax.data import clients
 from fassl_jax.data.audioset import AudioSet
 from fassl_jax.data.partitions import population
@@ -43,17 +45,19 @@ def method_and_trainer():
     if "train" not in _cache:
         pool, _ = pool_and_store()
         mean, std = _cache["stats"]
+        model = types.SimpleNamespace(encoder=W["encoder"], channels=W["channels"])
+        on_cpu = build.on_cpu()  # the same local work as fassl_jax's round on this backend
         encoder = ENCODERS[W["encoder"]](
             channels=W["channels"],
             embed_dim=W["embed_dim"],
             dropout=0.0,
-            conv_impl="im2col" if jax.default_backend() == "cpu" else "xla",  # as fassl_jax
+            conv_impl=build.cpu_formulation(model)[0] if on_cpu else "xla",
             input_mean=mean,
             input_std=std,
         )
         method = simclr.build(encoder, W["embed_dim"], crop_frames=W["crop_frames"])
         tx = optax.sgd(0.05, momentum=0.9)
-        local_train = make_local_training(method.loss, tx, unroll=1)
+        local_train = make_local_training(method.loss, tx, unroll=1, gather_in_loop=on_cpu)
         variables = method.init(jax.random.key(SEED), jnp.asarray(pool[:2]))
         treedef = jax.tree.structure(variables)
 
