@@ -45,19 +45,21 @@ def method_and_trainer():
     if "train" not in _cache:
         pool, _ = pool_and_store()
         mean, std = _cache["stats"]
-        model = types.SimpleNamespace(encoder=W["encoder"], channels=W["channels"])
-        on_cpu = build.on_cpu()  # the same local work as fassl_jax's round on this backend
+        # The same local work as fassl_jax's round on this backend.
+        model = types.SimpleNamespace(
+            encoder=W["encoder"], channels=W["channels"], conv_impl="auto"
+        )
         encoder = ENCODERS[W["encoder"]](
             channels=W["channels"],
             embed_dim=W["embed_dim"],
             dropout=0.0,
-            conv_impl=build.cpu_formulation(model)[0] if on_cpu else "xla",
+            conv_impl=build.resolve_conv_impl(model),
             input_mean=mean,
             input_std=std,
         )
         method = simclr.build(encoder, W["embed_dim"], crop_frames=W["crop_frames"])
         tx = optax.sgd(0.05, momentum=0.9)
-        local_train = make_local_training(method.loss, tx, unroll=1, gather_in_loop=on_cpu)
+        local_train = make_local_training(method.loss, tx, unroll=1)
         variables = method.init(jax.random.key(SEED), jnp.asarray(pool[:2]))
         treedef = jax.tree.structure(variables)
 

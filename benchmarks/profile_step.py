@@ -60,8 +60,7 @@ def main(argv=None):
     batches = jnp.asarray(rng.integers(0, w.pool, (k, s, b), dtype=np.int32))
     keys = jax.random.split(jax.random.key(0), k)
     clips = examples[batches[0, 0]]
-    in_loop = build.on_cpu()  # read clips from the pool as the round does
-    local_train = make_local_training(method.loss, tx, gather_in_loop=in_loop)
+    local_train = make_local_training(method.loss, tx)  # reads the pool as the round does
 
     def step_on(p, x, key):
         def objective(q):
@@ -72,7 +71,7 @@ def main(argv=None):
         return jax.tree.map(jnp.add, p, updates), loss
 
     def step(p, ids, key):
-        return step_on(p, gather_clips(examples, ids, in_loop), key)
+        return step_on(p, gather_clips(examples, ids), key)
 
     def train(ids, key):
         r = local_train(params, model_state, tx.init(params), examples, ids, jnp.ones(s, bool), key)

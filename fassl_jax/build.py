@@ -38,16 +38,20 @@ def on_cpu() -> bool:
     return jax.default_backend() == "cpu"
 
 
+def resolve_conv_impl(model) -> str:
+    """A config's `model.conv_impl`, with "auto" resolved for this backend."""
+    if model.conv_impl != "auto":
+        return model.conv_impl
+    return cpu_formulation(model)[0] if on_cpu() else "xla"
+
+
 def build_method(config, input_mean: float, input_std: float) -> ssl.SSLMethod:
     m = config.model
-    conv_impl = m.conv_impl
-    if conv_impl == "auto":
-        conv_impl = cpu_formulation(m)[0] if on_cpu() else "xla"
     encoder = ENCODERS[m.encoder](
         channels=m.channels,
         embed_dim=m.embed_dim,
         dropout=m.dropout,
-        conv_impl=conv_impl,
+        conv_impl=resolve_conv_impl(m),
         norm=m.norm,
         input_mean=input_mean,
         input_std=input_std,
@@ -77,7 +81,6 @@ def build_round(config, method, client_tx, server_tx, aggregator, model_parts, m
         client_tx,
         unroll=fl.unroll_local_steps,
         after_step=method.after_step,
-        gather_in_loop=on_cpu(),
     )
     if config.mode == "centralized":
         return jax.jit(fl_round.make_centralized_round(local_train), donate_argnums=0), 1

@@ -132,7 +132,7 @@ def test_vectorized_round_equals_python_loop(
     method = tiny_method(conv_impl=conv_impl, dropout=0.3)
     state = init_state(method)
     got, metrics = run_round(
-        method, examples, cohort, None, in_parallel, None, None, gather_in_loop
+        method, examples, cohort, in_parallel=in_parallel, gather_in_loop=gather_in_loop
     )
     assert max_abs_diff(got.params, want_params) < 1e-5
     assert_trees_close(got.model_state, want_model_state)  # BN statistics: relative 1e-5

@@ -18,11 +18,14 @@ class LocalResult(NamedTuple):
     steps: jax.Array  # number of active steps
 
 
-def gather_clips(examples: jax.Array, ids: jax.Array, in_loop: bool) -> jax.Array:
-    """examples[ids] for a [B] vector of ids. `in_loop` copies the clips one by one in a
-    fori_loop: XLA:CPU fuses a plain gather into the augmentations' loop fusion, which then
-    ran 2.5x slower (the frame MLP's SimCLR loss 15.6 ms against 6.1 ms; RESULTS.md), and
-    an optimization barrier does not stop it; the loop's result is a buffer of its own."""
+def gather_clips(examples: jax.Array, ids: jax.Array, in_loop: bool | None = None) -> jax.Array:
+    """examples[ids] for a [B] vector of ids. `in_loop` (None: on CPU) copies the clips one
+    by one in a fori_loop: XLA:CPU fuses a plain gather into the augmentations' loop fusion,
+    which then ran 2.5x slower (the frame MLP's SimCLR loss 15.6 ms against 6.1 ms;
+    RESULTS.md), and an optimization barrier does not stop it; the loop's result is a
+    buffer of its own. Accelerators keep XLA's gather."""
+    if in_loop is None:
+        in_loop = jax.default_backend() == "cpu"
     if not in_loop:
         return examples[ids]
 
@@ -39,7 +42,7 @@ def make_local_training(
     tx: optax.GradientTransformation,
     unroll: int | bool = 1,
     after_step: Callable[[dict], dict] | None = None,
-    gather_in_loop: bool = False,
+    gather_in_loop: bool | None = None,
 ) -> Callable[..., LocalResult]:
     """Returns local_train(params, model_state, opt_state, examples, batches, step_mask, key).
 
@@ -47,7 +50,8 @@ def make_local_training(
     every carried value untouched). `unroll` goes to lax.scan: on CPU, conv weight gradients
     inside a rolled loop are very slow (JAX issue 12868), and unrolling avoids it.
     after_step(variables) -> variables runs after every optimizer step (SSLMethod.after_step).
-    gather_in_loop: read each step's clips with gather_clips' loop (the CPU formulation).
+    gather_in_loop: how each step reads its clips from the pool (gather_clips; None: a loop
+    on CPU, XLA's gather elsewhere).
     """
 
     def local_train(params, model_state, opt_state, examples, batches, step_mask, key):
