@@ -14,10 +14,13 @@ def get_config():
     c.mode = "federated"  # or "centralized": the same model, loss and step code on all the audio
 
     c.data = dict(
-        source="spoken_digit",  # spoken_digit | audiofolder | synthetic | synthetic_nuisance
-        dir="",  # FSDD folder; empty: $FASSL_DATA_DIR, else TFDS
+        # spoken_digit | audiofolder | synthetic | synthetic_nuisance | corpus (data_prep's cache)
+        source="spoken_digit",
+        dir="",  # FSDD folder (empty: $FASSL_DATA_DIR, else TFDS); corpus: the cache folder
         clip_seconds=1.0,
         cache_dir="",  # log-mel cache; empty: $FASSL_CACHE_DIR or ~/.cache/fassl_jax; "none": off
+        pool="auto",  # resident | cohort (each round reads only its clips) | auto: by pool_gb
+        pool_gb=4.0,  # auto: the float32 pool stays on the devices when it fits in this
     )
     c.audio = dict(n_mels=64, eps=1e-5)  # log(mel + eps), 16 kHz, n_fft 1024, hop 160
     c.partition = dict(

@@ -5,6 +5,7 @@ import inspect
 import ml_collections
 
 from fassl_jax.data.partitions import PARTITIONS
+from fassl_jax.data.pool import MODES as POOL_MODES
 from fassl_jax.data.sources import SOURCES
 from fassl_jax.errors import ConfigError
 from fassl_jax.federated.aggregators import AGGREGATORS
@@ -17,7 +18,8 @@ MODES = ("federated", "centralized")
 
 _CHOICES = {
     "mode": MODES,
-    "data.source": SOURCES,
+    "data.source": (*SOURCES, "corpus"),
+    "data.pool": POOL_MODES,
     "partition.kind": PARTITIONS,
     "model.encoder": ENCODERS,
     "model.conv_impl": (*CONV_IMPLS, "auto"),
@@ -44,6 +46,7 @@ _AT_LEAST = {
     "partition.splits_per_group": 1,
     "partition.clips_per_client": 1,
     "data.clip_seconds": 0.1,
+    "data.pool_gb": 0.0,
     "client.proximal_mu": 0.0,
     "server.b2": 0.0,
 }

@@ -19,8 +19,9 @@ from fassl_jax.build import (
     log_mel_config,
 )
 from fassl_jax.checkpoints import Checkpointer
-from fassl_jax.data import clients, partitions, sources
+from fassl_jax.data import clients, datasets, partitions, sources
 from fassl_jax.data.audioset import AudioSet
+from fassl_jax.data.pool import ClientPool
 from fassl_jax.errors import ConfigError, UserError
 from fassl_jax.eval import retrieval
 from fassl_jax.federated import parts, placement
@@ -36,6 +37,8 @@ RESUMABLE_CHANGES = (
     "checkpoint.keep",
     "data.dir",
     "data.cache_dir",
+    "data.pool",  # where clips are read from changes no result
+    "data.pool_gb",
 )
 
 
@@ -44,6 +47,13 @@ def load_log_mels(config: ml_collections.ConfigDict) -> AudioSet:
     data = sources.load_waveforms(d.source, d.dir, d.clip_seconds)
     cache = None if d.cache_dir == "none" else d.cache_dir or sources.default_cache_dir()
     return sources.to_log_mel(data, log_mel_config(config), cache)
+
+
+def load_dataset(config: ml_collections.ConfigDict) -> datasets.Dataset:
+    d = config.data
+    if d.source == "corpus":  # a data_prep feature cache, memory-mapped
+        return datasets.from_corpus(d.dir, config.audio.n_mels, config.audio.eps, d.clip_seconds)
+    return datasets.from_audioset(load_log_mels(config), d.source)
 
 
 def build_clients(config, pretrain: AudioSet) -> clients.ClientStore:
@@ -93,17 +103,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     check_workdir_config(workdir, config)
 
     # --- Data: log-mels; clients see only the pretraining audio, never its labels.
-    data = load_log_mels(config)
-    pretrain = data.subset(data.split == "pretrain")
-    select = data.subset(data.split == "select")  # FASSL's model selection; never the test
-    test = data.subset(data.split == "test")
-    for name, part in (("pretrain", pretrain), ("select", select), ("test", test)):
-        if len(part.audio) == 0:
-            raise UserError(
-                f"data source {config.data.source!r} has no {name!r} clips; training needs "
-                "pretrain, select and test splits (spoken_digit and synthetic have them)"
-            )
-    input_mean, input_std = float(pretrain.audio.mean()), float(pretrain.audio.std())
+    data = load_dataset(config)
+    pretrain = data.pretrain
+    input_mean, input_std = data.input_mean, data.input_std
     store = build_clients(config, pretrain)
     fl = config.fl
     cohort_size = 1 if config.mode == "centralized" else fl.clients_per_round
@@ -149,17 +151,15 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     best_ckpts = fassl.BestCheckpoints(workdir)
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), rounds_done=start)
 
-    # --- Evaluation: selection and test queries against the pretraining gallery, every task.
-    eval_data = retrieval.RetrievalData(test.audio, test.labels, pretrain.audio, pretrain.labels)
-    eval_splits = {"select": (select.audio, select.labels), "test": (test.audio, test.labels)}
-
+    # --- Evaluation: per task, selection and test queries against its gallery.
     def evaluator(embed_fn):
-        return retrieval.Evaluator(
-            embed_fn, eval_data, config.eval.recall_at, config.eval.batch_size
+        e = config.eval
+        return retrieval.TaskEvaluator(
+            embed_fn, data.eval_clips, data.tasks, e.recall_at, e.batch_size
         )
 
     encoder_eval = evaluator(lambda v, x: method.model.encoder.apply(v, x, train=False))
-    examples = jax.device_put(pretrain.audio, placement.replicated(mesh))
+    pool = ClientPool(data.pool, config.data, mesh)
     cohort_sharding = (
         placement.split_clients(mesh) if pad_clients_to > 1 else placement.replicated(mesh)
     )
@@ -175,6 +175,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         ids = clients.sample_clients(store.num_clients, cohort_size, config.seed, r)
         cohort = clients.build_cohort(store, ids, work, num_steps, config.seed, r, pad_clients_to)
         own = client_states.gather(cohort.client_ids)
+        cohort, examples = pool.for_cohort(cohort)
         cohort = device_cohort(cohort, examples, own, cohort_sharding)
         state, metrics, trained = round_fn(state, cohort, jax.random.fold_in(base_key, r))
         client_states.scatter(np.asarray(cohort.client_ids), trained)
@@ -196,7 +197,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             encoder = jax.device_get(
                 encoder_variables({"params": state.params, **state.model_state})
             )
-            scores = encoder_eval.run_splits(encoder, eval_splits)
+            scores = encoder_eval.run(encoder)
             last_test = scores["test"]
             bests, improved = fassl.update(bests, r + 1, scores["select"], scores["test"])
             for task in improved:
@@ -229,11 +230,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     # random-init encoder and plain log-mels (test split).
     if last_test is None:  # a finished run, resumed: its last round was scored before
         last_test = encoder_eval.run(
-            encoder_variables({"params": state.params, **state.model_state})
-        )
+            encoder_variables({"params": state.params, **state.model_state}), ("test",)
+        )["test"]
     trained = last_test
-    random_init = encoder_eval.run(initial_encoder)
-    logmel = evaluator(retrieval.mean_log_mel(input_mean, input_std)).run(None)
+    random_init = encoder_eval.run(initial_encoder, ("test",))["test"]
+    logmel = evaluator(retrieval.mean_log_mel(input_mean, input_std)).run(None, ("test",))["test"]
     summary = {
         "rounds": int(state.round),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},

@@ -38,6 +38,16 @@ def recall_at_k(
     return {f"recall@{k}": float(hits[:, :k].any(axis=1).mean()) for k in ks}
 
 
+def embed_in_batches(embed_fn, variables, clips: np.ndarray, batch_size: int) -> np.ndarray:
+    """embed_fn over fixed-size batches (the last one zero-padded): one compilation."""
+    out = []
+    for start in range(0, len(clips), batch_size):
+        chunk = np.asarray(clips[start : start + batch_size], np.float32)
+        padded = np.pad(chunk, [(0, batch_size - len(chunk))] + [(0, 0)] * (chunk.ndim - 1))
+        out.append(np.asarray(embed_fn(variables, padded))[: len(chunk)])
+    return np.concatenate(out)
+
+
 class RetrievalData(NamedTuple):
     """Queries and gallery, labelled once per task. gallery None: leave-one-out on queries."""
 
@@ -66,14 +76,7 @@ class Evaluator:
         self.batch_size = batch_size
 
     def embed(self, variables, clips: np.ndarray) -> np.ndarray:
-        out = []
-        for start in range(0, len(clips), self.batch_size):
-            chunk = clips[start : start + self.batch_size]
-            padded = np.pad(
-                chunk, [(0, self.batch_size - len(chunk))] + [(0, 0)] * (chunk.ndim - 1)
-            )
-            out.append(np.asarray(self.embed_fn(variables, padded))[: len(chunk)])
-        return np.concatenate(out)
+        return embed_in_batches(self.embed_fn, variables, clips, self.batch_size)
 
     def run(self, variables) -> dict[str, dict[str, float]]:
         d = self.data
@@ -101,6 +104,32 @@ class Evaluator:
             task: recall_at_k(sim, labels, gallery_labels[task], self.ks, exclude_self=loo)
             for task, labels in query_labels.items()
         }
+
+
+class TaskEvaluator:
+    """Tasks with their own galleries and query splits over one array of clips (see
+    fassl_jax.data.datasets): every clip is embedded once per call, then each task's queries
+    are ranked against its gallery.
+
+    run(variables) -> {split: {task: {"recall@k": ...}}}
+    """
+
+    def __init__(self, embed_fn, clips: np.ndarray, tasks: dict, ks=(1, 5, 10, 20, 50),
+                 batch_size: int = 256):  # fmt: skip
+        self.embed_fn = jax.jit(embed_fn)
+        self.clips, self.tasks = clips, tasks
+        self.ks, self.batch_size = tuple(ks), batch_size
+
+    def run(self, variables, splits: Sequence[str] = ("select", "test")):
+        emb = embed_in_batches(self.embed_fn, variables, self.clips, self.batch_size)
+        out = {split: {} for split in splits}
+        for name, task in self.tasks.items():
+            gallery = emb[task.gallery]
+            for split in splits:
+                ids, labels = task.queries[split]
+                sim = np.asarray(cosine_similarity(emb[ids], gallery))
+                out[split][name] = recall_at_k(sim, labels, task.gallery_labels, self.ks)
+        return out
 
 
 def mean_log_mel(mean: float, std: float) -> Callable[[Any, jax.Array], jax.Array]:
