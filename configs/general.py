@@ -51,6 +51,7 @@ def get_config(variant: str = "full"):
         mixup_ratio=0.4,
         mixup_bank=128,
         rrc_scale=(0.6, 1.5),
+        rrc_freq_scale=(0.6, 1.5),
     )
     c.fl.clients_per_round = 16
     c.fl.local_steps = 4

@@ -59,6 +59,25 @@ def test_resize_crop_zooms_in_time():
     np.testing.assert_allclose(slope, 0.5, atol=1e-4)
 
 
+def test_resize_crop_with_frequency_scale_one_keeps_every_frequency_profile():
+    """freq_scale=(1, 1): each output frame is a blend of two neighbouring input frames (a
+    time stretch), never a frequency shift; the time side still zooms."""
+    x = clip()
+    out = np.asarray(augment.random_resize_crop(1.5, 1.0, (0.5, 0.5), (1.0, 1.0))(
+        jax.random.key(3), x))  # fmt: skip
+    xs, mean = np.asarray(x), float(np.asarray(x).mean())
+    padded = np.concatenate([np.full((1, F), mean), xs, np.full((1, F), mean)])
+    for frame in out[2:-2]:
+        # frame = a * row_i + (1 - a) * row_{i+1} for some i and a in [0, 1]
+        errors = []
+        for i in range(len(padded) - 1):
+            d = padded[i] - padded[i + 1]
+            a = np.clip((frame - padded[i + 1]) @ d / max(d @ d, 1e-12), 0, 1)
+            errors.append(np.abs(frame - padded[i + 1] - a * d).max())
+        assert min(errors) < 1e-4
+    assert not np.allclose(out, xs, atol=1e-3)
+
+
 def test_spec_augment_masks_whole_bands_with_the_mean():
     x = clip()
     out = np.asarray(augment.spec_augment(1, 6, 0, 4)(jax.random.key(2), x))

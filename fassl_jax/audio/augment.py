@@ -67,6 +67,7 @@ def random_resize_crop(
     canvas_time: float = 1.5,
     canvas_freq: float = 1.0,
     scale: tuple[float, float] = (0.6, 1.5),
+    freq_scale: tuple[float, float] | None = None,
 ) -> Augment:
     """BYOL-A's random resize crop on a log-mel [T, F].
 
@@ -74,15 +75,19 @@ def random_resize_crop(
     size; a window whose sides are the clip's times independent factors drawn from `scale`
     (clipped to the canvas) is placed uniformly on the canvas and resized back to [T, F]
     bilinearly. The canvas outside the clip holds the clip's mean (BYOL-A pads zeros after
-    standardising, i.e. the data mean).
+    standardising, i.e. the data mean). freq_scale: the frequency side's own range (None:
+    `scale`); (1, 1) with canvas_freq 1 leaves the frequency axis untouched (a time-only crop
+    that keeps pitch and formant positions).
     """
+    low = jnp.array([scale[0], (freq_scale or scale)[0]], jnp.float32)
+    high = jnp.array([scale[1], (freq_scale or scale)[1]], jnp.float32)
 
     def fn(key, x):
         t, f = x.shape
         k_size, k_pos = jax.random.split(key)
         shape = jnp.array([t, f], jnp.float32)
         canvas = shape * jnp.array([canvas_time, canvas_freq], jnp.float32)
-        size = jax.random.uniform(k_size, (2,), minval=scale[0], maxval=scale[1]) * shape
+        size = jax.random.uniform(k_size, (2,), minval=low, maxval=high) * shape
         size = jnp.minimum(size, canvas)
         # The window's origin on the canvas, then in the clip's coordinates.
         origin = jax.random.uniform(k_pos, (2,)) * (canvas - size) - (canvas - shape) / 2

@@ -86,18 +86,6 @@ class Evaluator:
         gallery_labels = d.query_labels if loo else d.gallery_labels
         return self._score(queries, d.query_labels, gallery, gallery_labels, loo)
 
-    def run_splits(
-        self, variables, splits: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]
-    ) -> dict[str, dict[str, dict[str, float]]]:
-        """{split: {task: scores}} for several query sets (clips, labels) against the gallery,
-        which is embedded once."""
-        d = self.data
-        gallery = self.embed(variables, d.gallery)
-        return {
-            name: self._score(self.embed(variables, clips), labels, gallery, d.gallery_labels)
-            for name, (clips, labels) in splits.items()
-        }
-
     def _score(self, queries, query_labels, gallery, gallery_labels, loo=False):
         sim = np.asarray(cosine_similarity(queries, gallery))
         return {

@@ -74,9 +74,11 @@ def build(
     mixup_ratio: float = 0.4,
     mixup_bank: int = 128,
     rrc_scale: tuple[float, float] = (0.6, 1.5),
+    rrc_freq_scale: tuple[float, float] | None = None,
 ) -> SSLMethod:
     """Default views (BYOL-A): both views share one random time crop; each then gets its own
-    log-mixup-exp against the client's bank and its own random resize crop."""
+    log-mixup-exp against the client's bank and its own random resize crop (rrc_freq_scale:
+    the crop's frequency range, if not rrc_scale's; (1, 1) stretches time only)."""
     del embed_dim
     if target not in TARGET_MODES:
         raise ValueError(f"unknown BYOL target mode {target!r}; choose one of {TARGET_MODES}")
@@ -87,7 +89,8 @@ def build(
     )
     crop = augment.batched(augment.random_crop(crop_frames))
     mixup = augment.log_mixup_exp(mixup_ratio)
-    rrc = augment.random_resize_crop(1.5, 1.0, tuple(rrc_scale))
+    freq_scale = None if rrc_freq_scale is None else tuple(rrc_freq_scale)
+    rrc = augment.random_resize_crop(1.5, 1.0, tuple(rrc_scale), freq_scale)
 
     def view(key, x, bank):
         k_mix, k_rrc = jax.random.split(key)

@@ -1,0 +1,98 @@
+"""What a run trains and evaluates on, whatever the source: the pool of pretraining clips
+(clients' audio), their labels (for partitions only), and the retrieval tasks.
+
+Each task has its own gallery and its own select and test queries, all indices into
+`eval_clips`. A single-folder source (FSDD, synthetic) has one gallery for every task, the
+pretraining clips, with its select and test splits as queries; a data_prep corpus names
+each task's clips in its manifest (see fassl_jax/data/corpus.py).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from fassl_jax.data import corpus as corpus_lib
+from fassl_jax.data.audioset import AudioSet, encode_labels
+from fassl_jax.errors import UserError
+
+QUERY_SPLITS = ("select", "test")
+
+
+class RetrievalTask(NamedTuple):
+    gallery: np.ndarray  # [G] indices into eval_clips
+    gallery_labels: np.ndarray  # [G] int32
+    queries: dict[str, tuple[np.ndarray, np.ndarray]]  # split -> (indices, labels)
+
+
+class Dataset(NamedTuple):
+    pool: np.ndarray  # [P, T, F] pretraining clips: float32 in memory, or a float16 memmap
+    pretrain: AudioSet  # the pool's labels and natural clients (audio: the pool itself)
+    eval_clips: np.ndarray  # [M, T, F] float32: every task's gallery and queries
+    tasks: dict[str, RetrievalTask]
+    input_mean: float
+    input_std: float
+
+
+def from_audioset(data: AudioSet, source: str) -> Dataset:
+    """Gallery: the pretraining clips; queries: the select and test splits; every label a task."""
+    parts = {name: data.subset(data.split == name) for name in ("pretrain", *QUERY_SPLITS)}
+    for name, part in parts.items():
+        if len(part.audio) == 0:
+            raise UserError(
+                f"data source {source!r} has no {name!r} clips; training needs pretrain, "
+                "select and test splits (spoken_digit, synthetic and corpus have them)"
+            )
+    pretrain, select, test = (parts[n] for n in ("pretrain", *QUERY_SPLITS))
+    eval_clips = np.concatenate([pretrain.audio, select.audio, test.audio])
+    n_p, n_s = len(pretrain.audio), len(select.audio)
+    ids = {"select": np.arange(n_p, n_p + n_s), "test": np.arange(n_p + n_s, len(eval_clips))}
+    tasks = {
+        task: RetrievalTask(
+            np.arange(n_p),
+            pretrain.labels[task],
+            {s: (ids[s], parts[s].labels[task]) for s in QUERY_SPLITS},
+        )
+        for task in data.labels
+    }
+    mean, std = float(pretrain.audio.mean()), float(pretrain.audio.std())
+    return Dataset(pretrain.audio, pretrain, eval_clips, tasks, mean, std)
+
+
+def from_corpus(folder: str, n_mels: int, eps: float, clip_seconds: float) -> Dataset:
+    c = corpus_lib.open_corpus(folder)
+    corpus_lib.check_front_end(c, n_mels, eps, clip_seconds)
+    n = c.num_pretrain
+    pool = c.features[:n]  # a view of the memory map: nothing is read yet
+    label_columns = [k for k in c.columns if k not in ("clip", "origin", "synthetic")]
+    label_columns = [k for k in label_columns if not k.startswith("task:")]
+    labels, classes = {}, {}
+    for name in label_columns:
+        labels[name], classes[name] = encode_labels(list(c.columns[name][:n]))
+    pretrain = AudioSet(pool, labels, classes, c.columns["split"][:n], client_label="client")
+
+    needed = sorted(
+        {
+            int(i)
+            for t in c.tasks
+            for role in ("gallery", *QUERY_SPLITS)
+            for i in c.role_ids(t, role)
+        }
+    )
+    position = {clip: j for j, clip in enumerate(needed)}
+    eval_clips = np.asarray(c.features[needed], np.float32)
+    tasks = {}
+    for name, spec in c.tasks.items():
+        values = c.columns[spec["label"]]
+        ids = {role: c.role_ids(name, role) for role in ("gallery", *QUERY_SPLITS)}
+        codes, _ = encode_labels(list(values[np.concatenate(list(ids.values()))]))
+        bounds = np.cumsum([0] + [len(v) for v in ids.values()])
+        coded = {role: codes[bounds[k] : bounds[k + 1]] for k, role in enumerate(ids)}
+        if not len(ids["gallery"]) or not all(len(ids[s]) for s in QUERY_SPLITS):
+            raise UserError(f"corpus {folder}: task {name!r} lacks a gallery or queries; rebuild")
+        tasks[name] = RetrievalTask(
+            np.array([position[int(i)] for i in ids["gallery"]]),
+            coded["gallery"],
+            {s: (np.array([position[int(i)] for i in ids[s]]), coded[s]) for s in QUERY_SPLITS},
+        )
+    mean, std = corpus_lib.mean_std(pool)
+    return Dataset(pool, pretrain, eval_clips, tasks, mean, std)
