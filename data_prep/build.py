@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ import tqdm
 from data_prep import cache, corpora, fsdd, sources, stats
 from data_prep.rows import MissingPackage, Row
 
-FORMAT_VERSION = 2  # bump when a change to the code changes what a build writes
+FORMAT_VERSION = 3  # bump when a change to the code changes what a build writes
 ENV_FSDD = "FASSL_DATA_DIR"
 
 
@@ -53,14 +54,6 @@ def shards_of(rows: list[Row], shard_size: int) -> list[tuple[str, list[int]]]:
             shards.append((rows[start].source, list(range(start, i))))
             start = i
     return shards
-
-
-def _render(job):
-    index, source, rows = job
-    clips = sources.render_shard(source, rows)
-    keep = np.array([c is not None for c in clips])
-    waves = np.stack([c for c in clips if c is not None]) if keep.any() else None
-    return index, waves, keep
 
 
 def _command_output(cmd: list[str]) -> str | None:
@@ -104,44 +97,51 @@ def build(
         "fsdd": fsdd_folder is not None,
         "log_mel": _log_mel_settings(),
     }
-    check_packages(corpus)
-    if fsdd_folder is None:
-        print(
-            f"note: no FSDD folder (--fsdd or ${ENV_FSDD}): the external fsdd_* tasks are left out"
-        )
-    rows = corpora.plan(corpus, fsdd_folder)
-    digest = cache.plan_digest(rows, settings)
-    os.makedirs(os.path.join(out, cache.SHARDS), exist_ok=True)
+    settings_digest = cache.digest(settings)
 
+    # A finished build of these settings: nothing to do (no packages or planning needed).
     info_path = os.path.join(out, cache.BUILD_INFO)
     if os.path.exists(info_path):
         with open(info_path) as f:
             info = json.load(f)
-        if info.get("plan_digest") != digest:
-            raise BuildError(
-                f"{out} holds a build of other settings (corpus {info.get('corpus')!r}); "
-                "give another --out, or delete the folder to rebuild"
-            )
-        print(f"{out}: corpus {corpus_name!r} is already built ({info['counts']['clips']} clips, "
+        if info.get("settings_digest") != settings_digest:
+            raise BuildError(_other_settings(out, info.get("settings", {}), settings))
+        c = info["counts"]
+        print(f"{out}: corpus {corpus_name!r} is already built ({c['clips']} clips, "
               f"checksum {info['checksum'][:12]}); nothing to do")  # fmt: skip
         return info
 
+    check_packages(corpus)
+    if fsdd_folder is None:
+        print(f"note: no FSDD folder (--fsdd or ${ENV_FSDD}): the fsdd_* tasks are left out")
+    rows = corpora.plan(corpus, fsdd_folder)
+    digest = cache.plan_digest(rows, settings)
+    os.makedirs(os.path.join(out, cache.SHARDS), exist_ok=True)
+    cache.remove_stale_temporaries(out)
     plan_path = os.path.join(out, cache.PLAN)
     if os.path.exists(plan_path):
         with open(plan_path) as f:
-            if json.load(f)["digest"] != digest:
-                raise BuildError(
-                    f"{out} holds an unfinished build of other settings; give another --out, "
-                    "or delete the folder to start again"
-                )
+            plan = json.load(f)
+        if plan["digest"] != digest:
+            raise BuildError(_other_settings(out, plan["settings"], settings, finished=False))
     else:
-        cache.write_json(plan_path, {"digest": digest, "settings": settings,
-                                     "rows": cache.rows_to_json(rows)})  # fmt: skip
+        plan = {"digest": digest, "settings": settings, "rows": cache.rows_to_json(rows)}
+        cache.write_json(plan_path, plan)
 
-    _render_shards(rows, out, workers, shard_size, progress)
-    info = _assemble(rows, out, corpus_name, settings, digest, shard_size)
-    info["seconds"] = round(time.time() - t0, 1)
+    shards = shards_of(rows, shard_size)
+    _render_shards(rows, shards, out, workers, fsdd_folder, progress)
+    info = _assemble(rows, shards, out)
+    info.update(
+        corpus=corpus_name,
+        settings=settings,
+        settings_digest=settings_digest,
+        plan_digest=digest,
+        versions=versions(),
+        licences={s: sources.LICENCES[s] for s in info["counts"]["per_source"]},
+        seconds=round(time.time() - t0, 1),
+    )
     cache.write_json(info_path, info)  # last: its presence means the cache is complete
+    shutil.rmtree(os.path.join(out, cache.SHARDS))  # the working copies, now in features.npy
     c = info["counts"]
     print(
         f"{out}: built corpus {corpus_name!r}: {c['clips']} clips ({c['pretrain']} pretraining, "
@@ -150,20 +150,36 @@ def build(
     return info
 
 
+def _other_settings(out: str, old: dict, new: dict, finished: bool = True) -> str:
+    differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    what = "a build" if finished else "an unfinished build"
+    hint = ""
+    if "fsdd" in differ:
+        hint = f" (it was built {'with' if old.get('fsdd') else 'without'} FSDD: --fsdd)"
+    return (
+        f"{out} holds {what} of other settings (differing: {', '.join(differ)}){hint}; "
+        "give another --out, or delete the folder to rebuild"
+    )
+
+
 def _log_mel_settings() -> dict:
     from fassl_jax.audio import features
 
     return features.DEFAULT._asdict()
 
 
-def _render_shards(rows, out, workers, shard_size, progress) -> None:
+def _shard_path(out: str, ids: list[int]) -> str:
+    """Named by the rows it holds, so a resume with another --shard_size never misreads one."""
+    return os.path.join(out, cache.SHARDS, f"{ids[0]:07d}-{ids[-1] + 1:07d}.npz")
+
+
+def _render_shards(rows, shards, out, workers, fsdd_folder, progress) -> None:
     from fassl_jax.audio import features
 
-    shards = shards_of(rows, shard_size)
     todo = [
-        (k, src, [rows[i] for i in ids])
-        for k, (src, ids) in enumerate(shards)
-        if not os.path.exists(_shard_path(out, k))
+        (_shard_path(out, ids), src, [rows[i] for i in ids], fsdd_folder)
+        for src, ids in shards
+        if not os.path.exists(_shard_path(out, ids))
     ]
     done = len(rows) - sum(len(job[2]) for job in todo)
     if done:
@@ -174,52 +190,41 @@ def _render_shards(rows, out, workers, shard_size, progress) -> None:
     # Spawned, not forked: the parent has JAX loaded. Results come back in any order; each
     # shard's file is written as it arrives.
     with multiprocessing.get_context("spawn").Pool(max(1, workers)) as pool:
-        for k, waves, keep in pool.imap_unordered(_render, todo):
-            if waves is None:
-                mels = np.zeros((0, frames, features.DEFAULT.n_mels), np.float16)
-            else:
-                mels = features.log_mel_batched(waves).astype(np.float16)
-            cache.save_shard(_shard_path(out, k), mels, keep)
-            bar.update(len(keep))
+        try:
+            for path, waves, keep in pool.imap_unordered(_render, todo):
+                if waves is None:
+                    mels = np.zeros((0, frames, features.DEFAULT.n_mels), np.float16)
+                else:
+                    mels = features.log_mel_batched(waves).astype(np.float16)
+                cache.save_shard(path, mels, keep)
+                bar.update(len(keep))
+        except sources.RenderError as e:
+            raise BuildError(str(e)) from None
     bar.close()
 
 
-def _shard_path(out: str, k: int) -> str:
-    return os.path.join(out, cache.SHARDS, f"{k:05d}.npz")
+def _render(job):
+    path, source, rows, fsdd_folder = job
+    clips = sources.render_shard(source, rows, fsdd_folder)
+    keep = np.array([c is not None for c in clips])
+    waves = np.stack([c for c in clips if c is not None]) if keep.any() else None
+    return path, waves, keep
 
 
-def _assemble(rows, out, corpus_name, settings, digest, shard_size) -> dict:
-    """Concatenates the shards in training order into features.npy; writes the manifest,
-    tasks and client statistics."""
-    kept_mels: dict[int, int] = {}  # row id -> (shard, position) packed as one lookup
-    shard_files = []
-    for k, (_, ids) in enumerate(shards_of(rows, shard_size)):
-        mels, keep = cache.load_shard(_shard_path(out, k))
-        shard_files.append(mels)
-        for pos, i in enumerate(np.asarray(ids)[keep]):
-            kept_mels[int(i)] = (k, pos)
-    dropped = len(rows) - len(kept_mels)
-    kept_rows = [i for i in cache.order_for_training(rows) if i in kept_mels]
-    final = [rows[i] for i in kept_rows]
-    frames, mels_n = shard_files[0].shape[1:] if shard_files else (0, 0)
-    path = os.path.join(out, cache.FEATURES)
-    with cache.atomic_path(path) as tmp:
-        arr = np.lib.format.open_memmap(tmp, "w+", np.float16, (len(final), frames, mels_n))
-        for j, i in enumerate(kept_rows):
-            k, pos = kept_mels[i]
-            arr[j] = shard_files[k][pos]
-        arr.flush()
-        del arr
+def _assemble(rows: list[Row], shards, out: str) -> dict:
+    """Writes the cache from the shards: features in training order, the manifest, the tasks
+    and the client statistics. Returns counts for build_info."""
+    kept = {}  # row id -> (shard path, position in that shard's features)
+    for _, ids in shards:
+        _, keep = cache.load_shard(_shard_path(out, ids))
+        path = _shard_path(out, ids)
+        kept.update({int(i): (path, p) for p, i in enumerate(np.asarray(ids)[keep])})
+    order = [i for i in cache.order_for_training(rows) if i in kept]
+    final = [rows[i] for i in order]
+    _write_features(out, shards, kept, order)
     task_names = [t for t in corpora.TASKS if any(t in r.tasks for r in final)]
     cache.write_manifest(os.path.join(out, cache.MANIFEST), final, task_names)
-    tasks = {}
-    for t in task_names:
-        roles = [r.tasks.get(t, "") for r in final]
-        tasks[t] = {
-            **dataclasses.asdict(corpora.TASKS[t]),
-            "counts": {role: roles.count(role) for role in ("gallery", "select", "test")},
-        }
-    cache.write_json(os.path.join(out, cache.TASKS_FILE), tasks)
+    tasks = _write_tasks(out, final, task_names)
     client = stats.client_stats(final)
     cache.write_json(os.path.join(out, "clients.json"), client)
     stats.plot(client, os.path.join(out, "clients.png"))
@@ -228,15 +233,12 @@ def _assemble(rows, out, corpus_name, settings, digest, shard_size) -> dict:
         values = [getattr(r, key) for r in final]
         return {v: values.count(v) for v in sorted(set(values))}
 
-    used = sorted({r.source for r in final})
     return {
-        "corpus": corpus_name,
-        "plan_digest": digest,
         "checksum": cache.checksum(out),
         "counts": {
             "clips": len(final),
             "pretrain": sum(r.split == "pretrain" for r in final),
-            "dropped_silent": dropped,
+            "dropped_silent": len(rows) - len(final),
             "clients": client["summary"]["clients"],
             "per_split": count("split"),
             "per_source": count("source"),
@@ -245,15 +247,36 @@ def _assemble(rows, out, corpus_name, settings, digest, shard_size) -> dict:
         },
         "clients": client["summary"],
         "tasks": {t: v["counts"] for t, v in tasks.items()},
-        "settings": settings,
-        "versions": versions(),
-        "licences": {s: sources.LICENCES[s] for s in used},
-        "features": {
-            "file": cache.FEATURES,
-            "dtype": "float16",
-            "shape": [len(final), int(frames), int(mels_n)],
-        },  # fmt: skip
     }
+
+
+def _write_features(out, shards, kept, order) -> None:
+    """features.npy in training order, filled one shard at a time (bounded memory)."""
+    position = {i: j for j, i in enumerate(order)}
+    path = os.path.join(out, cache.FEATURES)
+    first = cache.load_shard(_shard_path(out, shards[0][1]))[0]
+    with cache.atomic_path(path) as tmp:
+        arr = np.lib.format.open_memmap(tmp, "w+", np.float16, (len(order), *first.shape[1:]))
+        for _, ids in shards:
+            shard = _shard_path(out, ids)
+            mels, _ = cache.load_shard(shard)
+            for i in ids:
+                if i in kept:
+                    arr[position[i]] = mels[kept[i][1]]
+        arr.flush()
+        del arr
+
+
+def _write_tasks(out, final, task_names) -> dict:
+    tasks = {}
+    for t in task_names:
+        roles = [r.tasks.get(t, "") for r in final]
+        tasks[t] = {
+            **dataclasses.asdict(corpora.TASKS[t]),
+            "counts": {role: roles.count(role) for role in ("gallery", "select", "test")},
+        }
+    cache.write_json(os.path.join(out, cache.TASKS_FILE), tasks)
+    return tasks
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,8 @@
   tasks.json       per task: label column, kind, protocol, counts per role.
   clients.json/png per-client sizes and label skew.
   build_info.json  written last: counts, settings, package versions, licences, checksum.
-  plan.json, shards/  the build's working state (what to render; rendered shards).
+  plan.json        every planned clip with what renders it (silent ones included).
+  shards/          the build's working state, removed when it finishes.
 
 Every file is written to a temporary name and renamed, so a killed build leaves either the
 old file or the new one, never half of one.
@@ -56,9 +57,20 @@ def rows_to_json(rows: list[Row]) -> list[dict]:
     return [r.__dict__ for r in rows]
 
 
+def digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
 def plan_digest(rows: list[Row], settings: dict) -> str:
-    blob = json.dumps([settings, rows_to_json(rows)], sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return digest([settings, rows_to_json(rows)])
+
+
+def remove_stale_temporaries(folder: str) -> None:
+    """Temporary files of a build that was killed while writing (see atomic_path)."""
+    for sub in (folder, os.path.join(folder, SHARDS)):
+        for name in os.listdir(sub):
+            if ".tmp" in name:
+                os.remove(os.path.join(sub, name))
 
 
 def save_shard(path: str, mels: np.ndarray, keep: np.ndarray) -> None:

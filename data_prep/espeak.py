@@ -127,7 +127,7 @@ def render(rows: list[Row]) -> list[np.ndarray | None]:
         cmd = ["espeak-ng", "-m", "-v", r["voice"], "-s", str(r["speed"]), "-p", str(r["pitch"])]
         result = subprocess.run([*cmd, "--stdout", text], capture_output=True, check=False)
         if result.returncode != 0:
-            raise RuntimeError(f"espeak-ng failed on {cmd} {text!r}: {result.stderr.decode()}")
+            raise RuntimeError(f"espeak-ng {' '.join(cmd)} {text!r}: {result.stderr.decode()}")
         pcm = np.frombuffer(result.stdout[44:], dtype="<i2").astype(np.float32) / 32768.0
         out.append(waves.speech_clip(pcm, ESPEAK_RATE))
     return out

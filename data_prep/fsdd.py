@@ -49,19 +49,21 @@ def plan(folder: str, max_takes: int = 50) -> list[Row]:
                 split="external",
                 labels={"digit": digit, "speaker": speaker},
                 tasks={"fsdd_digit": role, "fsdd_speaker": role},
-                render={"path": os.path.join(folder, name), "shape": "speech"},
+                render={"file": name},  # the folder is not part of the corpus's identity
             )
         )
     return rows
 
 
-def render(rows: list[Row]) -> list[np.ndarray | None]:
+def render(rows: list[Row], folder: str) -> list[np.ndarray | None]:
     """Resampled to 16 kHz and centred as the FSDD source of fassl_jax reads it (no trim:
     the recordings are already tight)."""
     import soundfile
 
     out = []
     for row in rows:
-        wave, rate = soundfile.read(row.render["path"], dtype="float32", always_2d=True)
+        wave, rate = soundfile.read(
+            os.path.join(folder, row.render["file"]), dtype="float32", always_2d=True
+        )
         out.append(waves.centred(waves.to_16k(wave, rate)))
     return out

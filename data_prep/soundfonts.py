@@ -67,20 +67,27 @@ def _synth(soundfont: str):
     return synth, synth.sfload(SOUNDFONTS[soundfont])
 
 
+_WRITE_FLOAT = None
+
+
 def _write_float(synth, n: int) -> np.ndarray:
     """n stereo frames as float32 [n, 2]. pyfluidsynth's get_samples writes int16 through
     FluidSynth's dither, whose running state would make a note depend on the notes before."""
-    import ctypes
-    import ctypes.util
+    global _WRITE_FLOAT
+    if _WRITE_FLOAT is None:
+        import ctypes
+        import ctypes.util
 
-    import fluidsynth
+        import fluidsynth
 
-    lib = getattr(fluidsynth, "_fl", None) or ctypes.CDLL(ctypes.util.find_library("fluidsynth"))
-    write = lib.fluid_synth_write_float
-    write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                      ctypes.c_void_p, ctypes.c_int, ctypes.c_int]  # fmt: skip
+        lib = getattr(fluidsynth, "_fl", None) or ctypes.CDLL(
+            ctypes.util.find_library("fluidsynth")
+        )
+        _WRITE_FLOAT = lib.fluid_synth_write_float
+        _WRITE_FLOAT.argtypes = [ctypes.c_void_p, ctypes.c_int] + [ctypes.c_void_p, ctypes.c_int,
+                                                                   ctypes.c_int] * 2  # fmt: skip
     buf = np.zeros((n, 2), np.float32)
-    write(synth.synth, n, buf.ctypes.data, 0, 2, buf.ctypes.data, 1, 2)
+    _WRITE_FLOAT(synth.synth, n, buf.ctypes.data, 0, 2, buf.ctypes.data, 1, 2)
     return buf
 
 

@@ -90,6 +90,23 @@ def check_workdir_config(workdir: str, config) -> None:
         f.write(config.to_json(indent=2))
 
 
+def check_data_identity(workdir: str, identity: str | None) -> None:
+    """A corpus rebuilt or swapped under data.dir must not continue a run made on another."""
+    if identity is None:
+        return
+    path = os.path.join(workdir, "data_identity.txt")
+    if os.path.exists(path) and Checkpointer.exists(workdir):
+        with open(path) as f:
+            old = f.read().strip()
+        if old != identity:
+            raise UserError(
+                f"{workdir} was trained on a corpus with checksum {old[:12]}; data.dir now "
+                f"holds {identity[:12]}; use a new --workdir or the corpus it was trained on"
+            )
+    with open(path, "w") as f:
+        f.write(identity + "\n")
+
+
 def _flat(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -104,6 +121,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     # --- Data: log-mels; clients see only the pretraining audio, never its labels.
     data = load_dataset(config)
+    check_data_identity(workdir, data.identity)
     pretrain = data.pretrain
     input_mean, input_std = data.input_mean, data.input_std
     store = build_clients(config, pretrain)

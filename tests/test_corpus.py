@@ -19,7 +19,7 @@ import pytest
 from conftest import FSDD, REPO
 
 from data_prep import build, cache, corpora, espeak, soundfonts
-from data_prep.rows import MissingPackage
+from data_prep.rows import MissingPackage, Row
 
 
 def _require_packages():
@@ -51,6 +51,7 @@ def test_a_second_build_does_nothing_and_says_so(tiny, capsys):
     again = build.build("tiny", out, workers=2, fsdd_dir=FSDD, progress=False)
     assert "already built" in capsys.readouterr().out
     assert again["checksum"] == info["checksum"]
+    assert not os.path.exists(os.path.join(out, cache.SHARDS))  # working copies removed
     assert before == {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in os.listdir(out)}
 
 
@@ -70,7 +71,7 @@ def test_a_build_killed_midway_resumes_to_the_same_checksum(tiny, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not os.path.exists(os.path.join(out, cache.BUILD_INFO)), "killed too late to test"
-    done = len(os.listdir(shards))
+    done = len([f for f in os.listdir(shards) if f.endswith(".npz")])
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
     assert f"resuming: {done} of" in result.stdout
     with open(os.path.join(out, cache.BUILD_INFO)) as f:
@@ -85,10 +86,12 @@ def test_other_settings_in_the_same_folder_are_refused(tiny):
         build.build("tiny", out, workers=1, fsdd_dir="", progress=False)
 
 
-def test_a_missing_package_is_one_line_naming_the_install_command(tmp_path, monkeypatch):
+def test_a_missing_package_is_one_line_naming_the_install_command(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(espeak.shutil, "which", lambda name: None)
     cmd_out = str(tmp_path / "x")
     assert build.main(["--corpus=tiny", f"--out={cmd_out}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "apt-get install espeak-ng" in err
     with pytest.raises(MissingPackage, match="apt-get install espeak-ng"):
         build.build("tiny", cmd_out, progress=False)
 
@@ -120,8 +123,6 @@ def test_cached_log_mels_are_the_project_front_end_of_a_fresh_render(tiny):
             plan = json.load(f)["rows"]
         render = json.loads(c.columns["origin"][i])
         (row,) = [r for r in plan if r["render"] == render and r["source"] == source][:1]
-        from data_prep.rows import Row
-
         wave = module.render([Row(**row)])[0]
         want = features.log_mel_batched(wave[None])[0]
         np.testing.assert_allclose(np.asarray(c.features[i], np.float32), want, atol=0.02)
@@ -155,6 +156,13 @@ def test_each_task_generalises_over_what_it_must(tiny):
         assert fonts and not fonts & pre_fonts
         assert not values(task, "select", "program") & values(task, "test", "program")
     assert not (pre & (col["source"] == "fsdd")).any()
+    takes = {
+        role: {json.loads(o)["file"] for o in col["origin"][col["task:fsdd_digit"] == role]}
+        for role in ("gallery", "select", "test")
+    }
+    assert all(takes.values())
+    assert not takes["gallery"] & takes["select"] and not takes["select"] & takes["test"]
+    assert not takes["gallery"] & takes["test"]
     with open(os.path.join(out, cache.TASKS_FILE)) as f:
         counts = {t: v["counts"] for t, v in json.load(f).items()}
     for task in c.tasks:
@@ -202,10 +210,13 @@ def test_corpus_tasks_read_their_own_clips(tiny):
         for role, ids in (("gallery", task.gallery), ("test", task.queries["test"][0])):
             want = np.asarray(c.features[c.role_ids(name, role)], np.float32)
             np.testing.assert_array_equal(data.eval_clips[ids], want)
+        # One code per label value across gallery and queries (a query hits what it should).
         label = c.columns[c.tasks[name]["label"]]
-        g = label[c.role_ids(name, "gallery")]
-        same = task.gallery_labels[:, None] == task.gallery_labels[None, :]
-        assert (same == (g[:, None] == g[None, :])).all()
+        names = np.concatenate([label[c.role_ids(name, r)] for r in ("gallery", "select", "test")])
+        codes = np.concatenate(
+            [task.gallery_labels, *(task.queries[s][1] for s in ("select", "test"))]
+        )
+        assert ((codes[:, None] == codes[None, :]) == (names[:, None] == names[None, :])).all()
 
 
 def test_streaming_the_cohort_equals_the_resident_pool(tiny, tmp_path):

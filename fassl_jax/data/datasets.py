@@ -31,6 +31,7 @@ class Dataset(NamedTuple):
     tasks: dict[str, RetrievalTask]
     input_mean: float
     input_std: float
+    identity: str | None = None  # a corpus's checksum: a resumed run must train on the same
 
 
 def from_audioset(data: AudioSet, source: str) -> Dataset:
@@ -63,8 +64,9 @@ def from_corpus(folder: str, n_mels: int, eps: float, clip_seconds: float) -> Da
     corpus_lib.check_front_end(c, n_mels, eps, clip_seconds)
     n = c.num_pretrain
     pool = c.features[:n]  # a view of the memory map: nothing is read yet
-    label_columns = [k for k in c.columns if k not in ("clip", "origin", "synthetic")]
-    label_columns = [k for k in label_columns if not k.startswith("task:")]
+    label_columns = [
+        k for k in c.columns if k not in ("clip", "origin", "synthetic") and ":" not in k
+    ]
     labels, classes = {}, {}
     for name in label_columns:
         labels[name], classes[name] = encode_labels(list(c.columns[name][:n]))
@@ -95,4 +97,4 @@ def from_corpus(folder: str, n_mels: int, eps: float, clip_seconds: float) -> Da
             {s: (np.array([position[int(i)] for i in ids[s]]), coded[s]) for s in QUERY_SPLITS},
         )
     mean, std = corpus_lib.mean_std(pool)
-    return Dataset(pool, pretrain, eval_clips, tasks, mean, std)
+    return Dataset(pool, pretrain, eval_clips, tasks, mean, std, c.info["checksum"])
