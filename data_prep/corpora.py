@@ -24,7 +24,8 @@ TASKS = {
         "word",
         "semantic",
         "espeak-ng words (numbers, letters, common words) said by voice variants never in "
-        "pretraining (select and test voices disjoint), against pretraining speakers' clips",
+        "pretraining (select and test voices disjoint), against pretraining speakers' clips; "
+        "labelled by the written word, which each language says its own way",
     ),
     "language": Task(
         "language",
@@ -73,7 +74,7 @@ class Corpus:
     instruments: soundfonts.Settings | None = soundfonts.Settings()
     recorded: recordings.Settings | None = recordings.Settings()
     fsdd_takes: int = 50  # FSDD takes 0..fsdd_takes-1 (when an FSDD folder is given)
-    gallery_size: int = 6000  # per gallery group above
+    gallery_size: int = 6000  # clips drawn per gallery group above (before silent ones drop)
     seed: int = 0
 
 

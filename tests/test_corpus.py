@@ -206,6 +206,7 @@ def test_corpus_tasks_read_their_own_clips(tiny):
 
     c = manifest(tiny[0])
     data = datasets.from_corpus(tiny[0], 64, 1e-5, 1.0)
+    assert isinstance(data.pool, np.memmap)  # the pool is read only where a round needs it
     for name, task in data.tasks.items():
         for role, ids in (("gallery", task.gallery), ("test", task.queries["test"][0])):
             want = np.asarray(c.features[c.role_ids(name, role)], np.float32)
@@ -235,3 +236,17 @@ def test_streaming_the_cohort_equals_the_resident_pool(tiny, tmp_path):
         records[mode] = without_timings(read_metrics(str(tmp_path / mode / "metrics.jsonl")))
     assert records["resident"] == records["cohort"]
     assert {"word/recall@1", "family/recall@1", "fsdd_digit/recall@1"} <= set(records["cohort"][1])
+
+
+def test_a_resumed_run_refuses_a_different_corpus(tiny, tmp_path):
+    from test_train import smoke_config
+
+    from fassl_jax import train
+    from fassl_jax.errors import UserError
+
+    overrides = {"data.source": "corpus", "data.dir": tiny[0], "data.clip_seconds": 1.0}
+    train.run(smoke_config(**overrides, **{"fl.rounds": 1}), str(tmp_path / "run"))
+    with open(tmp_path / "run" / "data_identity.txt", "w") as f:
+        f.write("0" * 64)  # as if data.dir had been rebuilt from other settings since
+    with pytest.raises(UserError, match="checksum 000000000000"):
+        train.run(smoke_config(**overrides, **{"fl.rounds": 2}), str(tmp_path / "run"))
