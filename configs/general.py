@@ -22,13 +22,19 @@ from configs import base
 VARIANTS = ("full", "quick", "centralized", "quick_centralized")
 
 CHOICES = """
-- ssl.method=byol_a and its views (mixup + random resize crop): on 16,520 espeak-ng digit
-  clips SimCLR's crop/gain/noise views lost digit retrieval with training while BYOL-A's
-  gained (the design notes' probe); not compared here on this corpus's test split.
-- model 16 channels, embed_dim 256, crop_frames 48: the quickstart's size, which trains at
-  about 125 samples/s on the 2-core CPU, so the rounds fit the time budgets below.
-- fl.clients_per_round=16, local_steps=4, batch 32: 2,048 clips per round.
-- fl.rounds: sized to the time budgets (2 h for the full recipe, 20 min for quick), not tuned.
+Chosen on the select split only (experiments/general/selection.md: each trial's best select
+Recall@1 per task beside the random-init and log-mel encoders' select scores):
+- model.norm=group: with BatchNorm, statistics averaged over clients of different domains,
+  the federated encoder fell below its random init on family and pitch; with GroupNorm it
+  scored higher than the BatchNorm runs on family, pitch, word and FSDD digit (40 rounds).
+- ssl.method=byol_a with its mixup + random resize crop views: SimCLR (crop, gain, noise)
+  with GroupNorm led on voice and pitch but fell behind on word and family.
+- crop_frames=48 (not 96) and rrc_freq_scale as rrc_scale: 96-frame crops and time-only
+  resize crops scored no better on any semantic task (BatchNorm trials).
+- model 16 channels, embed_dim 256; fl.clients_per_round=16, local_steps=4, batch 32:
+  the quickstart's size, 2,048 clips per round, about 4 s a round on the 2-core CPU.
+- fl.rounds=40 (:quick): select scores of family, pitch and voice peaked by round 20 and
+  fell after it, word and language flattened by round 50 (a 150-round trial stopped at 70).
 """
 
 
@@ -38,9 +44,10 @@ def get_config(variant: str = "full"):
     c = base.get_config()
     c.data.source = "corpus"
     c.data.dir = "data/general"
-    c.partition.kind = "natural"  # one client per voice x language, soundfont x program, kit...
+    c.partition.kind = "natural"  # one client per voice x language, soundfont program, kit, ...
     c.model.channels = 16
     c.model.embed_dim = 256
+    c.model.norm = "group"  # no BatchNorm statistics to average across domains
     c.ssl = dict(
         method="byol_a",
         proj_hidden=1024,

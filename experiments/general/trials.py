@@ -1,0 +1,52 @@
+r"""The select-split trials behind configs/general.py (experiments/general/selection.md): each
+is configs/general.py:quick (40 rounds, FASSL scores every 5) with one or two changes.
+
+  python -m fassl_jax.main --config=experiments/general/trials.py:byol_batchnorm \
+      --workdir=runs/trials/byol_batchnorm
+"""
+
+from configs import general
+
+SIMCLR = dict(
+    method="simclr", temperature=0.1, proj_dim=128, crop_frames=48, gain_db=6.0, noise_std=0.05
+)
+TRIALS = {
+    # name: (what changes, overrides on configs/general.py:quick)
+    "byol_batchnorm": ("BYOL-A, BatchNorm", {"model.norm": "batch"}),
+    "byol_batchnorm_time_only": (
+        "BYOL-A, BatchNorm, time-only resize crop",
+        {"model.norm": "batch", "ssl.rrc_freq_scale": (1.0, 1.0)},
+    ),
+    "byol_batchnorm_time_only_crop96": (
+        "BYOL-A, BatchNorm, time-only resize crop, 96-frame crops",
+        {"model.norm": "batch", "ssl.rrc_freq_scale": (1.0, 1.0), "ssl.crop_frames": 96},
+    ),
+    "byol_groupnorm": ("BYOL-A, GroupNorm (configs/general.py:quick itself)", {}),
+    "byol_groupnorm_time_only": (
+        "BYOL-A, GroupNorm, time-only resize crop",
+        {"ssl.rrc_freq_scale": (1.0, 1.0)},
+    ),
+    "byol_groupnorm_lr001": ("BYOL-A, GroupNorm, client lr 0.01", {"client.learning_rate": 0.01}),
+    "byol_groupnorm_32ch": ("BYOL-A, GroupNorm, 32 channels", {"model.channels": 32}),
+    "byol_groupnorm_150_rounds": (
+        "BYOL-A, GroupNorm, 150 rounds (stopped at 70), scored every 10",
+        {"fl.rounds": 150, "eval.every": 10},
+    ),
+    "simclr_groupnorm": ("SimCLR (crop, gain, noise), GroupNorm", {"ssl": SIMCLR}),
+    "byol_groupnorm_centralized": ("BYOL-A, GroupNorm, centralized", {"mode": "centralized"}),
+}
+
+
+def get_config(name: str):
+    if name not in TRIALS:
+        raise ValueError(f"unknown trial {name!r}; choose one of: {', '.join(TRIALS)}")
+    overrides = dict(TRIALS[name][1])
+    centralized = overrides.pop("mode", "") == "centralized"
+    c = general.get_config("quick_centralized" if centralized else "quick")
+    for dotted, value in overrides.items():
+        node = c
+        *path, leaf = dotted.split(".")
+        for part in path:
+            node = node[part]
+        node[leaf] = value
+    return c
