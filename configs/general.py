@@ -30,7 +30,9 @@ Recall@1 per task beside the random-init and log-mel encoders' select scores):
 - ssl.method=byol_a with its mixup + random resize crop views: SimCLR (crop, gain, noise)
   with GroupNorm led on voice and pitch but fell behind on word and family.
 - crop_frames=48 (not 96) and rrc_freq_scale as rrc_scale: 96-frame crops and time-only
-  resize crops scored no better on any semantic task (BatchNorm trials).
+  resize crops scored no better on any semantic task, under either normalisation.
+- client.learning_rate=0.05 (base): 0.01 lost 0.03-0.04 on word, language, FSDD digit.
+- model 16 channels (not 32): at 32 the random-init encoder rose more than the trained one.
 - model 16 channels, embed_dim 256; fl.clients_per_round=16, local_steps=4, batch 32:
   the quickstart's size, 2,048 clips per round, about 4 s a round on the 2-core CPU.
 - fl.rounds=40 (:quick): select scores of family, pitch and voice peaked by round 20 and

@@ -266,7 +266,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             select_baselines={
                 "random_init": random_init["select"][task],
                 "logmel": logmel["select"][task],
-            },  # fmt: skip
+            },
         )
     write_json(os.path.join(workdir, "summary.json"), summary)
     ckpt.close()

@@ -250,3 +250,17 @@ def test_a_resumed_run_refuses_a_different_corpus(tiny, tmp_path):
         f.write("0" * 64)  # as if data.dir had been rebuilt from other settings since
     with pytest.raises(UserError, match="checksum 000000000000"):
         train.run(smoke_config(**overrides, **{"fl.rounds": 2}), str(tmp_path / "run"))
+
+
+def test_the_general_corpus_plan_is_large_heterogeneous_and_natural():
+    """The default corpus, planned (not rendered): 40,000+ clips over 4 domains, 1,000+
+    natural clients of skewed sizes (the build then drops a few silent notes)."""
+    _require_packages()
+    rows = corpora.plan(corpora.CORPORA["general"], fsdd_folder=None)
+    pretrain = [r for r in rows if r.split == "pretrain"]
+    assert len(rows) > 45_000
+    assert {r.domain for r in pretrain} == {"speech_synthetic", "instruments", "speech_real",
+                                            "samples"}  # fmt: skip
+    sizes = np.array(list(collections.Counter(r.client for r in pretrain).values()))
+    assert len(sizes) >= 1000
+    assert sizes.max() > 10 * np.median(sizes) and sizes.min() < np.median(sizes) / 4

@@ -44,3 +44,34 @@ def test_evaluator_scores_every_task_and_pads_the_last_batch():
     scores = ev.run(None)
     assert scores["a"]["recall@1"] == 1.0  # each query's nearest item is its own source
     assert scores["b"] == {"recall@1": 1.0, "recall@2": 1.0}
+
+
+def test_task_evaluator_scores_each_task_against_its_own_gallery():
+    """Two tasks over one set of clips, with different galleries and labels: each split's
+    Recall@1 equals a direct nearest-neighbour count, and a test-only call skips nothing
+    it needs."""
+    from fassl_jax.data.datasets import RetrievalTask
+
+    rng = np.random.default_rng(0)
+    clips = rng.normal(size=(40, 3, 5)).astype(np.float32)
+    tasks = {
+        "a": RetrievalTask(np.arange(0, 20), rng.integers(0, 3, 20),
+                           {"select": (np.arange(20, 30), rng.integers(0, 3, 10)),
+                            "test": (np.arange(30, 40), rng.integers(0, 3, 10))}),
+        "b": RetrievalTask(np.arange(10, 30), rng.integers(0, 2, 20),
+                           {"select": (np.arange(0, 10), rng.integers(0, 2, 10)),
+                            "test": (np.arange(35, 40), rng.integers(0, 2, 5))}),
+    }  # fmt: skip
+    embed = lambda v, x: x.reshape(x.shape[0], -1)  # noqa: E731
+    ev = retrieval.TaskEvaluator(embed, clips, tasks, ks=(1,), batch_size=8)
+    got, test_only = ev.run(None), ev.run(None, ("test",))
+    flat = clips.reshape(len(clips), -1)
+    unit = flat / np.linalg.norm(flat, axis=1, keepdims=True)
+    for name, task in tasks.items():
+        for split in ("select", "test"):
+            ids, labels = task.queries[split]
+            nearest = task.gallery[np.argmax(unit[ids] @ unit[task.gallery].T, axis=1)]
+            hit = task.gallery_labels[np.searchsorted(task.gallery, nearest)] == labels
+            assert got[split][name]["recall@1"] == pytest.approx(hit.mean())
+        assert test_only["test"][name] == got["test"][name]
+    assert set(test_only) == {"test"}

@@ -5,7 +5,7 @@ is configs/general.py:quick (40 rounds, FASSL scores every 5) with one or two ch
       --workdir=runs/trials/byol_batchnorm
 """
 
-from configs import general
+from configs import aggregators, general
 
 SIMCLR = dict(
     method="simclr", temperature=0.1, proj_dim=128, crop_frames=48, gain_db=6.0, noise_std=0.05
@@ -34,6 +34,9 @@ TRIALS = {
     ),
     "simclr_groupnorm": ("SimCLR (crop, gain, noise), GroupNorm", {"ssl": SIMCLR}),
     "byol_groupnorm_centralized": ("BYOL-A, GroupNorm, centralized", {"mode": "centralized"}),
+    # Aggregation setups of configs/aggregators.py on the recipe.
+    "byol_groupnorm_fedvssl": ("BYOL-A, GroupNorm, FedVSSL's rule", {"setup": "fedvssl"}),
+    "byol_groupnorm_ldawa": ("BYOL-A, GroupNorm, L-DAWA", {"setup": "ldawa"}),
 }
 
 
@@ -43,6 +46,8 @@ def get_config(name: str):
     overrides = dict(TRIALS[name][1])
     centralized = overrides.pop("mode", "") == "centralized"
     c = general.get_config("quick_centralized" if centralized else "quick")
+    if "setup" in overrides:
+        aggregators.apply(c, overrides.pop("setup"))
     for dotted, value in overrides.items():
         node = c
         *path, leaf = dotted.split(".")

@@ -96,26 +96,33 @@ class Evaluator:
 
 class TaskEvaluator:
     """Tasks with their own galleries and query splits over one array of clips (see
-    fassl_jax.data.datasets): every clip is embedded once per call, then each task's queries
-    are ranked against its gallery.
+    fassl_jax.data.datasets): each clip a call needs is embedded once, however many tasks
+    share it, then each task's queries are ranked against its own gallery.
 
     run(variables) -> {split: {task: {"recall@k": ...}}}
     """
 
-    def __init__(self, embed_fn, clips: np.ndarray, tasks: dict, ks=(1, 5, 10, 20, 50),
-                 batch_size: int = 256):  # fmt: skip
+    def __init__(
+        self, embed_fn, clips: np.ndarray, tasks: dict, ks=(1, 5, 10, 20, 50), batch_size=256
+    ):
         self.embed_fn = jax.jit(embed_fn)
         self.clips, self.tasks = clips, tasks
         self.ks, self.batch_size = tuple(ks), batch_size
 
     def run(self, variables, splits: Sequence[str] = ("select", "test")):
-        emb = embed_in_batches(self.embed_fn, variables, self.clips, self.batch_size)
+        # Only the clips these splits need (the test split alone skips the select queries).
+        parts = [t.gallery for t in self.tasks.values()]
+        parts += [t.queries[s][0] for t in self.tasks.values() for s in splits]
+        needed = np.unique(np.concatenate(parts))
+        row = np.zeros(len(self.clips), np.int64)
+        row[needed] = np.arange(len(needed))
+        emb = embed_in_batches(self.embed_fn, variables, self.clips[needed], self.batch_size)
         out = {split: {} for split in splits}
         for name, task in self.tasks.items():
-            gallery = emb[task.gallery]
+            gallery = emb[row[task.gallery]]
             for split in splits:
                 ids, labels = task.queries[split]
-                sim = np.asarray(cosine_similarity(emb[ids], gallery))
+                sim = np.asarray(cosine_similarity(emb[row[ids]], gallery))
                 out[split][name] = recall_at_k(sim, labels, task.gallery_labels, self.ks)
         return out
 
