@@ -37,6 +37,8 @@ Recall@1 per task beside the random-init and log-mel encoders' select scores):
   the quickstart's size, 2,048 clips per round, about 4 s a round on the 2-core CPU.
 - fl.rounds=40 (:quick): select scores of family, pitch and voice peaked by round 20 and
   fell after it, word and language flattened by round 50 (a 150-round trial stopped at 70).
+- fl.rounds=300 (full): well within the 2-hour budget (about 25 minutes at this width), not
+  chosen by any score and not yet run over seeds; FASSL keeps each task's best round.
 """
 
 

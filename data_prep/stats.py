@@ -76,12 +76,12 @@ def plot(stats: dict, path: str) -> None:
     ax1.set_xscale("log")
     ax1.set(xlabel="clips per client", ylabel="clients", title="Client sizes")
     ax1.legend(fontsize=8)
-    for d in domains:
-        top = [c["labels"][lab]["top_share"] for c in clients if c["domain"] == d
-               for lab in c["labels"]]  # fmt: skip
-        ax2.hist(top, bins=20, range=(0, 1), histtype="step", label=d)
-    ax2.set(xlabel="share of the client's most common label value", ylabel="client x label",
-            title="Label skew per client")  # fmt: skip
+    for label in SKEW_LABELS:
+        top = [c["labels"][label]["top_share"] for c in clients if label in c["labels"]]
+        if top:
+            ax2.hist(top, bins=20, range=(0, 1), histtype="step", label=f"{label} ({len(top)})")
+    ax2.set(xlabel="share of the client's most common value", ylabel="clients",
+            title="Label skew per client, by task label")  # fmt: skip
     ax2.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
