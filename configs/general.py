@@ -29,6 +29,7 @@ Recall@1 per task beside the random-init and log-mel encoders' select scores):
   scored higher than the BatchNorm runs on family, pitch, word and FSDD digit (40 rounds).
 - ssl.method=byol_a with its mixup + random resize crop views: SimCLR (crop, gain, noise)
   with GroupNorm led on voice and pitch but fell behind on word and family.
+- aggregator fedavg (base): L-DAWA was level with it, FedVSSL's rule lower on word and FSDD.
 - crop_frames=48 (not 96) and rrc_freq_scale as rrc_scale: 96-frame crops and time-only
   resize crops scored no better on any semantic task, under either normalisation.
 - client.learning_rate=0.05 (base): 0.01 lost 0.03-0.04 on word, language, FSDD digit.
