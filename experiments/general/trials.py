@@ -48,10 +48,5 @@ def get_config(name: str):
     c = general.get_config("quick_centralized" if centralized else "quick")
     if "setup" in overrides:
         aggregators.apply(c, overrides.pop("setup"))
-    for dotted, value in overrides.items():
-        node = c
-        *path, leaf = dotted.split(".")
-        for part in path:
-            node = node[part]
-        node[leaf] = value
+    c.update_from_flattened_dict(overrides)
     return c
