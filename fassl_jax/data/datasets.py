@@ -72,29 +72,23 @@ def from_corpus(folder: str, n_mels: int, eps: float, clip_seconds: float) -> Da
         labels[name], classes[name] = encode_labels(list(c.columns[name][:n]))
     pretrain = AudioSet(pool, labels, classes, c.columns["split"][:n], client_label="client")
 
-    needed = sorted(
-        {
-            int(i)
-            for t in c.tasks
-            for role in ("gallery", *QUERY_SPLITS)
-            for i in c.role_ids(t, role)
-        }
-    )
-    position = {clip: j for j, clip in enumerate(needed)}
-    eval_clips = np.asarray(c.features[needed], np.float32)
+    roles = ("gallery", *QUERY_SPLITS)
+    ids = {task: {role: c.role_ids(task, role) for role in roles} for task in c.tasks}
+    needed = np.unique(np.concatenate([i for per in ids.values() for i in per.values()]))
+    eval_clips = np.asarray(c.features[needed], np.float32)  # reads only these rows
     tasks = {}
     for name, spec in c.tasks.items():
-        values = c.columns[spec["label"]]
-        ids = {role: c.role_ids(name, role) for role in ("gallery", *QUERY_SPLITS)}
-        codes, _ = encode_labels(list(values[np.concatenate(list(ids.values()))]))
-        bounds = np.cumsum([0] + [len(v) for v in ids.values()])
-        coded = {role: codes[bounds[k] : bounds[k + 1]] for k, role in enumerate(ids)}
-        if not len(ids["gallery"]) or not all(len(ids[s]) for s in QUERY_SPLITS):
+        per = ids[name]
+        if not all(len(per[role]) for role in roles):
             raise UserError(f"corpus {folder}: task {name!r} lacks a gallery or queries; rebuild")
+        # One code per label value across gallery and queries, so a query hits its matches.
+        values = c.columns[spec["label"]][np.concatenate([per[role] for role in roles])]
+        codes, _ = encode_labels(list(values))
+        bounds = np.cumsum([0] + [len(per[role]) for role in roles])
+        coded = {role: codes[bounds[k] : bounds[k + 1]] for k, role in enumerate(roles)}
+        at = {role: np.searchsorted(needed, per[role]) for role in roles}  # into eval_clips
         tasks[name] = RetrievalTask(
-            np.array([position[int(i)] for i in ids["gallery"]]),
-            coded["gallery"],
-            {s: (np.array([position[int(i)] for i in ids[s]]), coded[s]) for s in QUERY_SPLITS},
+            at["gallery"], coded["gallery"], {s: (at[s], coded[s]) for s in QUERY_SPLITS}
         )
     mean, std = corpus_lib.mean_std(pool)
     return Dataset(pool, pretrain, eval_clips, tasks, mean, std, c.info["checksum"])
