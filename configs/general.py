@@ -39,7 +39,9 @@ Recall@1 per task beside the random-init and log-mel encoders' select scores):
 - fl.rounds=40 (:quick): select scores of family, pitch and voice peaked by round 20 and
   fell after it, word and language flattened by round 50 (a 150-round trial stopped at 70).
 - fl.rounds=300 (full): well within the 2-hour budget (about 25 minutes at this width), not
-  chosen by any score and not yet run over seeds; FASSL keeps each task's best round.
+  chosen by any score and not yet run over seeds; FASSL keeps each task's best round. One
+  run's select scores (seed 0, to round 160) fell on family, pitch and voice after round 20:
+  the full recipe is still to be chosen.
 """
 
 
