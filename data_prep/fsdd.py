@@ -12,6 +12,7 @@ import numpy as np
 
 from data_prep import waves
 from data_prep.rows import Row
+from fassl_jax.data.audio_io import fit_length
 
 LICENCE = "FSDD: CC-BY-SA-4.0 (recorded speech)"
 _NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
@@ -65,5 +66,5 @@ def render(rows: list[Row], folder: str) -> list[np.ndarray | None]:
         wave, rate = soundfile.read(
             os.path.join(folder, row.render["file"]), dtype="float32", always_2d=True
         )
-        out.append(waves.centred(waves.to_16k(wave, rate)))
+        out.append(fit_length(waves.to_16k(wave, rate), waves.CLIP_SAMPLES))
     return out
