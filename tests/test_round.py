@@ -71,31 +71,40 @@ def reference_step(method):
 
         (loss, new_model_state), grads = jax.value_and_grad(objective, has_aux=True)(params)
         updates, opt_state = CLIENT_TX.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), dict(new_model_state), opt_state
+        return optax.apply_updates(params, updates), dict(new_model_state), opt_state, loss
 
     return step
 
 
-def reference_round(method, examples, cohort, state):
-    """Each client in turn, one jitted step at a time; then a NumPy weighted average.
+def size_weights(sizes, losses):
+    del losses
+    return sizes / sizes.sum()
+
+
+def reference_round(method, examples, cohort, state, rule=size_weights):
+    """Each client in turn, one jitted step at a time; then a NumPy weighted average of the
+    clients' whole models (params and model state) with weights rule(n_i, mean losses L_i).
     `method` should use XLA's own convolution: the plain formulation."""
     key = jax.random.key(42)
     step = reference_step(method)
-    finals, weights = [], []
+    finals, sizes, losses = [], [], []
     for c, client in enumerate(cohort.client_ids):
         if cohort.weights[c] == 0:
             continue
         params, model_state = state.params, state.model_state
         opt_state = CLIENT_TX.init(params)
         client_key = jax.random.fold_in(key, int(client))
+        step_losses = []
         for s in np.flatnonzero(cohort.step_mask[c]):
             x = examples[cohort.batches[c, s]]
-            params, model_state, opt_state = step(
+            params, model_state, opt_state, loss = step(
                 params, model_state, opt_state, x, jax.random.fold_in(client_key, int(s))
             )
+            step_losses.append(float(loss))
         finals.append((params, model_state))
-        weights.append(float(cohort.weights[c]))
-    w = np.array(weights) / np.sum(weights)
+        sizes.append(float(cohort.weights[c]))
+        losses.append(np.mean(step_losses))
+    w = rule(np.array(sizes), np.array(losses))
     return jax.tree.map(
         lambda *xs: sum(wi * np.asarray(x) for wi, x in zip(w, xs, strict=True)), *finals
     )
@@ -138,6 +147,31 @@ def test_vectorized_round_equals_python_loop(
     assert_trees_close(got.model_state, want_model_state)  # BN statistics: relative 1e-5
     assert max_abs_diff(got.params, state.params) > 1e-3  # it did train
     assert int(got.round) == 1 and int(metrics["clients"]) == 8
+
+
+def test_fedvssl_mixes_batchnorm_statistics_with_the_params_weights(problem):
+    """FedVSSL's weights (alpha softmax(-L_i) + (1 - alpha) n_i / sum n) apply to the whole
+    client model, BatchNorm statistics included, as its reference aggregates state dicts;
+    the statistics are not sample-weighted on their own."""
+    examples, store, work, _ = problem
+    alpha = 0.9
+
+    def fedvssl_weights(sizes, losses):
+        by_loss = np.exp(-losses) / np.exp(-losses).sum()
+        return alpha * by_loss + (1 - alpha) * sizes / sizes.sum()
+
+    cohort = make_cohort(store, work)
+    plain = tiny_method(conv_impl="xla", dropout=0.0)
+    want_params, want_state = reference_round(
+        plain, examples, cohort, init_state(plain), fedvssl_weights
+    )
+    sized_params, sized_state = reference_round(plain, examples, cohort, init_state(plain))
+    assert max_abs_diff(want_state, sized_state) > 1e-4  # the two mixes differ here
+    rule = aggregators.fedvssl(alpha=alpha, beta=False)
+    state = init_state(plain)._replace(agg_state=rule.init(None))
+    got, _ = run_round(tiny_method(dropout=0.0), examples, cohort, state=state, aggregator=rule)
+    assert max_abs_diff(got.params, want_params) < 1e-5
+    assert_trees_close(got.model_state, want_state)
 
 
 def test_groups_stream_into_the_aggregate_as_the_whole_cohort_at_once(problem):

@@ -5,10 +5,12 @@ optimizers.py).
     state = aggregator.init(params)
     delta, state = aggregator.update(reports, state, params)
 
-`reports` hold the client deltas (client axis first), the clients' sample counts n_i (0 marks
-a padding slot, which never counts) and their mean local losses L_i. `update` is three steps,
-so that a round can take its cohort a group of clients at a time and never hold every
-client's delta at once:
+`reports` hold the client deltas (client axis first; in a round, the params and the shared
+model state such as BatchNorm statistics, so that a rule mixes the whole state as the
+papers' code does), the clients' sample counts n_i (0 marks a padding slot, which never
+counts) and their mean local losses L_i. The server optimizer then moves only the params.
+`update` is three steps, so that a round can take its cohort a group of clients at a time
+and never hold every client's delta at once:
 
     summary = aggregator.summarize(reports, params)   # one group of clients
     summary = aggregator.merge(summary, other)        # two groups
@@ -33,7 +35,7 @@ Summary = Any
 
 
 class ClientReports(NamedTuple):
-    deltas: Params  # [C, ...] client params - global params
+    deltas: Params  # [C, ...] client model - global model
     weights: jax.Array  # [C] sample counts n_i; 0: a padding slot
     losses: jax.Array  # [C] mean local loss L_i
 
@@ -123,8 +125,8 @@ def ldawa_scales(client_params: Params, params: Params) -> Params:
 def ldawa(warmup_rounds: int = 2) -> Aggregator:
     """L-DAWA (Rehman et al., ICCV 2023): after `warmup_rounds` FedAvg rounds, each client's
     layer w_i^l is scaled by rho = min(1, cos(w_i^l, w_global^l)) and the new global layer is
-    the plain mean over the cohort. Only parameters are scaled: normalisation statistics
-    (model_state) are averaged by the round as for every rule."""
+    the plain mean over the cohort. In a round every tensor of the shared state is a layer
+    too (its Flower code aggregates whole state dicts, BatchNorm buffers included)."""
 
     def summarize(reports, params):
         real = (reports.weights > 0).astype(reports.weights.dtype)

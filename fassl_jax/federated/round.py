@@ -107,13 +107,19 @@ def make_round(
             local_params = {k: v for k, v in kept.items() if k[0] == "params"}
             delta = replace_leaves({"params": update.delta}, zeros_like_leaves(local_params))
             encoder_parts = {k: v for k, v in kept.items() if k[1] == "encoder"}
-            averaged = (parts.shared_state(update.model_state), encoder_parts, update.loss)
-            return (ClientReports(delta["params"], weight, update.loss), averaged), kept
+            # The shared model state (BatchNorm statistics, BYOL's target) goes through the
+            # rule's mix with the params, as the papers' code aggregates whole state dicts.
+            state_delta = jax.tree.map(
+                jnp.subtract, parts.shared_state(update.model_state), global_state
+            )
+            deltas = {"params": delta["params"], "state": state_delta}
+            averaged = (encoder_parts, update.loss)
+            return (ClientReports(deltas, weight, update.loss), averaged), kept
 
         def summarize(reports) -> RoundSummary:
             deltas, averaged = reports
             return RoundSummary(
-                aggregator.summarize(deltas, state.params),
+                aggregator.summarize(deltas, global_model),
                 weighted_sum(averaged, deltas.weights),
                 (deltas.weights > 0).sum(),
             )
@@ -125,6 +131,8 @@ def make_round(
                 a.clients + b.clients,
             )
 
+        global_state = parts.shared_state(state.model_state)
+        global_model = {"params": state.params, "state": global_state}
         # A client's randomness depends on its id, not its slot, so padding changes nothing.
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, cohort.client_ids)
         variables = {"params": state.params, **state.model_state}
@@ -138,14 +146,14 @@ def make_round(
             mesh,
             clients_in_parallel,
         )
-        delta, agg_state = aggregator.finish(summary.aggregate, state.agg_state, state.params)
-        pseudo_grad = jax.tree.map(jnp.negative, delta)
+        delta, agg_state = aggregator.finish(summary.aggregate, state.agg_state, global_model)
+        pseudo_grad = jax.tree.map(jnp.negative, delta["params"])
         server_updates, opt_state = server_tx.update(pseudo_grad, state.opt_state, state.params)
-        model_state, encoder_parts, loss = mean(summary.means)
+        encoder_parts, loss = mean(summary.means)
         new = {
             "params": optax.apply_updates(state.params, server_updates),
             **state.model_state,  # private collections keep the server's (initial) value
-            **model_state,
+            **jax.tree.map(jnp.add, global_state, delta["state"]),  # no server optimizer
         }
         # Kept-local parts of the encoder (FedBN's norms): the server's copy is their mean, to
         # evaluate the global encoder with; it is never broadcast. Kept-local heads are never
