@@ -61,6 +61,8 @@ def get_config():
         clients_in_parallel=0,  # clients at once per device; 0: auto (CPU 1 or 8 by width; else 64)
         unroll_local_steps=1,  # lax.scan unroll of the local steps
         keep_local="",  # parts each client keeps: "norm" (FedBN), "heads", "norm,heads"
+        stratify="",  # a pool label constant within clients (e.g. "domain"): cohorts spread
+        # evenly over its values; "": uniform over all clients
     )
     # FedProx: proximal_mu > 0 (configs/aggregators.py names the common setups).
     c.client = dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, proximal_mu=0.0)

@@ -132,6 +132,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             f"config.fl.clients_per_round={cohort_size} exceeds the {store.num_clients} clients "
             f"of partition {config.partition.kind!r}; lower it or make more clients"
         )
+    strata = None
+    if fl.stratify and cohort_size > 1:
+        if fl.stratify not in pretrain.labels:
+            raise ConfigError(
+                f"config.fl.stratify={fl.stratify!r}: the pool has no such label; choose one "
+                f"of {sorted(pretrain.labels)} or ''"
+            )
+        strata = clients.client_strata(store, pretrain.labels[fl.stratify], fl.stratify)
     work = clients.LocalWork(fl.batch_size, fl.local_epochs, fl.local_steps, fl.max_local_steps)
     num_steps = int(work.steps_for(store.sizes).max())  # static: one compilation per run
 
@@ -190,7 +198,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     )
     for r in bar:
         t0 = time.perf_counter()
-        ids = clients.sample_clients(store.num_clients, cohort_size, config.seed, r)
+        ids = (
+            clients.sample_clients(store.num_clients, cohort_size, config.seed, r)
+            if strata is None
+            else clients.sample_stratified(strata, cohort_size, config.seed, r)
+        )
         cohort = clients.build_cohort(store, ids, work, num_steps, config.seed, r, pad_clients_to)
         own = client_states.gather(cohort.client_ids)
         cohort, examples = pool.for_cohort(cohort)

@@ -137,6 +137,39 @@ def test_cohort_sampling_is_seeded_by_round():
     assert not np.array_equal(a, clients.sample_clients(1000, 10, seed=0, round_index=5))
 
 
+def test_stratified_cohorts_spread_evenly_and_uniformly_inside_each_stratum():
+    strata = np.array([0] * 1120 + [1] * 159 + [2] * 20 + [3] * 28)  # the general corpus's
+    picks = np.zeros(len(strata))
+    for r in range(400):
+        ids = clients.sample_stratified(strata, 16, seed=0, round_index=r)
+        assert len(set(ids.tolist())) == 16
+        np.testing.assert_array_equal(np.bincount(strata[ids], minlength=4), [4, 4, 4, 4])
+        picks[ids] += 1
+    # Inside a stratum every client is as likely: 400 * 4 / 20 = 80 picks each for stratum 2.
+    assert abs(picks[1279:1299].mean() - 80) < 1e-9 and picks[1279:1299].min() > 50
+    assert picks[:1120].max() < 10  # 1.4 expected: the big stratum is undersampled, by design
+    # 15 over 4 strata: 3 each and a seeded random 3 strata get a fourth.
+    counts = {tuple(np.bincount(strata[clients.sample_stratified(strata, 15, 0, r)]))
+              for r in range(20)}  # fmt: skip
+    assert all(sorted(c) == [3, 4, 4, 4] for c in counts) and len(counts) > 1
+
+
+def test_a_small_stratum_gives_its_share_to_the_others():
+    strata = np.array([0] * 100 + [1] * 2 + [2] * 5)
+    ids = clients.sample_stratified(strata, 16, seed=0, round_index=0)
+    np.testing.assert_array_equal(np.bincount(strata[ids]), [9, 2, 5])
+    with pytest.raises(DataError, match="needs more than 107 clients"):
+        clients.sample_stratified(strata, 108, seed=0, round_index=0)
+
+
+def test_client_strata_reads_a_label_constant_within_clients():
+    store = clients.ClientStore.from_partition([np.array([0, 1]), np.array([2]), np.array([3])])
+    domain = np.array([5, 5, 7, 5])
+    np.testing.assert_array_equal(clients.client_strata(store, domain, "domain"), [5, 7, 5])
+    with pytest.raises(DataError, match="client 0 holds clips of several speaker values"):
+        clients.client_strata(store, np.array([1, 2, 2, 2]), "speaker")
+
+
 def test_build_cohort_masks_and_pads():
     store = clients.ClientStore.from_partition([np.arange(10), np.arange(10, 13)])
     work = clients.LocalWork(batch_size=4, epochs=1.0)

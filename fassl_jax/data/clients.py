@@ -95,6 +95,52 @@ def sample_clients(num_clients: int, cohort_size: int, seed: int, round_index: i
     return np.sort(rng.choice(num_clients, size=cohort_size, replace=False))
 
 
+def sample_stratified(
+    strata: np.ndarray, cohort_size: int, seed: int, round_index: int
+) -> np.ndarray:
+    """A cohort that spreads over the strata (e.g. domains) as evenly as their sizes allow,
+    uniform without replacement inside each; strata[c] is client c's stratum code.
+
+    Each stratum gets cohort_size // k clients and a seeded random k-th of them one more; a
+    stratum with too few clients gives its share to the others. Server-side cohort design
+    (stratified sampling): it changes what the round averages over, so FedAvg then fits the
+    strata-balanced mixture, not the population's."""
+    rng = np.random.default_rng([seed, round_index, 0])
+    codes, members = np.unique(strata, return_inverse=True)
+    sizes = np.bincount(members, minlength=len(codes))
+    if cohort_size > sizes.sum():
+        raise DataError(f"a cohort of {cohort_size} needs more than {sizes.sum()} clients")
+    take = np.zeros(len(codes), np.int64)
+    while take.sum() < cohort_size:  # a few passes: each fills every open stratum evenly
+        open_ = np.flatnonzero(take < sizes)
+        need = cohort_size - take.sum()
+        share = np.full(len(open_), need // len(open_))
+        share[rng.permutation(len(open_))[: need % len(open_)]] += 1
+        take[open_] = np.minimum(take[open_] + share, sizes[open_])
+    chosen = [
+        rng.choice(np.flatnonzero(members == s), size=n, replace=False)
+        for s, n in enumerate(take)
+        if n
+    ]
+    return np.sort(np.concatenate(chosen))
+
+
+def client_strata(store: ClientStore, labels: np.ndarray, name: str) -> np.ndarray:
+    """Each client's value of a pool label that is constant within clients (e.g. domain)."""
+    if store.offsets[-1] != len(store.example_ids):
+        raise DataError("stratified sampling needs a partition's clients, not a population")
+    per_clip = np.asarray(labels)[store.example_ids]
+    starts = store.offsets[:-1]
+    low, high = np.minimum.reduceat(per_clip, starts), np.maximum.reduceat(per_clip, starts)
+    mixed = np.flatnonzero(low != high)
+    if len(mixed):
+        raise DataError(
+            f"fl.stratify={name!r}: client {mixed[0]} holds clips of several {name} values; "
+            "stratify by a label that is constant within each client (e.g. domain)"
+        )
+    return low
+
+
 def build_cohort(
     store: ClientStore,
     client_ids: np.ndarray,
