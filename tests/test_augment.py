@@ -63,10 +63,10 @@ def test_resize_crop_with_frequency_scale_one_keeps_every_frequency_profile():
     """freq_scale=(1, 1): each output frame is a blend of two neighbouring input frames (a
     time stretch), never a frequency shift; the time side still zooms."""
     x = clip()
-    out = np.asarray(augment.random_resize_crop(1.5, 1.0, (0.5, 0.5), (1.0, 1.0))(
+    out = np.asarray(augment.random_resize_crop(1.5, 1.0, (0.5, 0.5), (1.0, 1.0), fill=-5.0)(
         jax.random.key(3), x))  # fmt: skip
-    xs, mean = np.asarray(x), float(np.asarray(x).mean())
-    padded = np.concatenate([np.full((1, F), mean), xs, np.full((1, F), mean)])
+    xs = np.asarray(x)
+    padded = np.concatenate([np.full((1, F), -5.0), xs, np.full((1, F), -5.0)])
     for frame in out[2:-2]:
         # frame = a * row_i + (1 - a) * row_{i+1} for some i and a in [0, 1]
         errors = []
@@ -76,6 +76,17 @@ def test_resize_crop_with_frequency_scale_one_keeps_every_frequency_profile():
             errors.append(np.abs(frame - padded[i + 1] - a * d).max())
         assert min(errors) < 1e-4
     assert not np.allclose(out, xs, atol=1e-3)
+
+
+def test_resize_crop_pads_with_the_fill_value_not_the_clips_mean():
+    """Zoomed out (window 1.5x the clip on a 1.5x canvas): the clip shrinks to the middle
+    two thirds and the rest is `fill` (BYOL-A: 0 on standardised log-mels, the data mean)."""
+    x = jnp.full((T, F), 3.0)
+    out = np.asarray(augment.random_resize_crop(1.5, 1.0, (1.5, 1.5), (1.0, 1.0))(
+        jax.random.key(0), x))  # fmt: skip
+    np.testing.assert_allclose(out[:3], 0.0, atol=1e-6)
+    np.testing.assert_allclose(out[-3:], 0.0, atol=1e-6)
+    np.testing.assert_allclose(out[T // 2], 3.0, atol=1e-6)
 
 
 def test_spec_augment_masks_whole_bands_with_the_mean():

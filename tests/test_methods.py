@@ -9,6 +9,7 @@ import pytest
 from method_configs import TINY_SSL, tiny_config
 
 from fassl_jax import config_check, train
+from fassl_jax.audio import augment
 from fassl_jax.errors import ConfigError
 from fassl_jax.models import encoders
 from fassl_jax.run_log import read_metrics
@@ -83,3 +84,20 @@ def test_encoders_and_norms_embed_any_length(encoder, norm):
     # GroupNorm normalises each clip alone: a clip's embedding ignores the rest of its batch.
     if norm == "group":
         np.testing.assert_allclose(model.apply(variables, x[:1]), out[:1], rtol=1e-5, atol=1e-6)
+
+
+def test_byol_a_views_are_standardised_augmented_then_post_normalised():
+    """BYOL-A's order: dataset statistics first, mixup and resize crop on standardised values,
+    then the batch of both views standardised together; the encoder receives them in log-mel
+    units (it standardises with the same dataset statistics)."""
+    mean, std = -6.0, 2.5
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(mean + std * (0.5 + rng.normal(size=(6, 40, 16))), jnp.float32)
+    bank = augment.mixup_bank_init(8, (24, 16))
+    make = byol_a.views_fn(24, 0.4, (0.6, 1.5), None, mean, std)
+    views, clips = make(jax.random.key(0), x, bank)
+    standardised = (np.asarray(views) - mean) / std
+    assert views.shape == (12, 24, 16)
+    assert abs(standardised.mean()) < 1e-5 and abs(standardised.std() - 1.0) < 1e-4
+    # The bank gets the standardised crops: one crop per clip, shared by its two views.
+    assert abs(float(clips.mean()) - 0.5) < 0.1

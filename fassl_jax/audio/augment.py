@@ -68,14 +68,15 @@ def random_resize_crop(
     canvas_freq: float = 1.0,
     scale: tuple[float, float] = (0.6, 1.5),
     freq_scale: tuple[float, float] | None = None,
+    fill: float = 0.0,
 ) -> Augment:
     """BYOL-A's random resize crop on a log-mel [T, F].
 
     The clip sits in the middle of a virtual canvas `canvas_time` x `canvas_freq` times its
     size; a window whose sides are the clip's times independent factors drawn from `scale`
     (clipped to the canvas) is placed uniformly on the canvas and resized back to [T, F]
-    bilinearly. The canvas outside the clip holds the clip's mean (BYOL-A pads zeros after
-    standardising, i.e. the data mean). freq_scale: the frequency side's own range (None:
+    bilinearly. The canvas outside the clip holds `fill`: BYOL-A crops standardised log-mels
+    and pads zeros, the dataset mean. freq_scale: the frequency side's own range (None:
     `scale`); (1, 1) with canvas_freq 1 leaves the frequency axis untouched (a time-only crop
     that keeps pitch and formant positions).
     """
@@ -95,8 +96,8 @@ def random_resize_crop(
         rows = origin[0] + (jnp.arange(t, dtype=jnp.float32) + 0.5) * size[0] / t - 0.5
         cols = origin[1] + (jnp.arange(f, dtype=jnp.float32) + 0.5) * size[1] / f - 0.5
         coords = jnp.meshgrid(rows, cols, indexing="ij")
-        mean = x.mean()  # cval must be static: resample around the mean, padding with 0
-        return mean + jax.scipy.ndimage.map_coordinates(x - mean, coords, order=1, mode="constant")
+        # map_coordinates pads with 0 (its cval must be static): resample around `fill`.
+        return fill + jax.scipy.ndimage.map_coordinates(x - fill, coords, order=1, mode="constant")
 
     return fn
 

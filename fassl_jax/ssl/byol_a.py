@@ -13,7 +13,11 @@ Under federation the target needs a definition (config `ssl.target`):
 - "restart": each client's target restarts from the global online network it receives
   (encoder and projector), so no target ever leaves a client.
 
-Mixup mixes against a bank of the client's own recent clips. The bank belongs to one
+Views follow BYOL-A's order: a clip is standardised with the dataset's log-mel statistics
+(the encoder's input_mean and input_std), mixed and resize-cropped (padding zeros, the
+dataset mean), and the batch of both views is standardised again ("post-norm"); the
+encoder, which standardises its input with the dataset statistics, gets the views back in
+log-mel units. Mixup mixes against a bank of the client's own recent clips. The bank belongs to one
 client's local training: it starts empty every round and is never sent to the server.
 """
 
@@ -56,6 +60,37 @@ def byol_loss(p1, p2, target_z1, target_z2) -> jax.Array:
     return (normalized_regression(p1, target_z2) + normalized_regression(p2, target_z1)).mean()
 
 
+def post_normalize(views: jax.Array, eps: float = 1e-8) -> jax.Array:
+    """BYOL-A's NormalizeBatch: the augmented batch standardised over all its values."""
+    return (views - views.mean()) / (views.std() + eps)
+
+
+def views_fn(crop_frames, mixup_ratio, rrc_scale, rrc_freq_scale, data_mean, data_std):
+    """fn(key, x [B, T, F], bank) -> (both views [2B, crop, F] in log-mel units, the
+    standardised crops for the bank). Both views share one random time crop; each then gets
+    its own log-mixup-exp against the bank and its own random resize crop, on standardised
+    values; post-norm standardises the 2B views together (BYOL-A's order)."""
+    crop = augment.batched(augment.random_crop(crop_frames))
+    mixup = augment.log_mixup_exp(mixup_ratio)
+    freq_scale = None if rrc_freq_scale is None else tuple(rrc_freq_scale)
+    rrc = augment.random_resize_crop(1.5, 1.0, tuple(rrc_scale), freq_scale, fill=0.0)
+
+    def view(key, clip, bank):
+        k_mix, k_rrc = jax.random.split(key)
+        return rrc(k_rrc, mixup(k_mix, clip, bank))
+
+    def views(key, clips, bank):
+        return jax.vmap(view, in_axes=(0, 0, None))(jax.random.split(key, len(clips)), clips, bank)
+
+    def fn(key, x, bank):
+        k_crop, k1, k2 = jax.random.split(key, 3)
+        clips = (crop(k_crop, x) - data_mean) / data_std
+        both = post_normalize(jnp.concatenate([views(k1, clips, bank), views(k2, clips, bank)]))
+        return both * data_std + data_mean, clips
+
+    return fn
+
+
 def _online_target_params(params, copy: bool = False):
     """The online weights the target tracks. copy: fresh buffers (outside jit, the target
     must not alias the params, or donating both to the round donates one buffer twice)."""
@@ -76,9 +111,8 @@ def build(
     rrc_scale: tuple[float, float] = (0.6, 1.5),
     rrc_freq_scale: tuple[float, float] | None = None,
 ) -> SSLMethod:
-    """Default views (BYOL-A): both views share one random time crop; each then gets its own
-    log-mixup-exp against the client's bank and its own random resize crop (rrc_freq_scale:
-    the crop's frequency range, if not rrc_scale's; (1, 1) stretches time only)."""
+    """Default views (BYOL-A, see views_fn; rrc_freq_scale: the resize crop's frequency range,
+    if not rrc_scale's; (1, 1) stretches time only)."""
     del embed_dim
     if target not in TARGET_MODES:
         raise ValueError(f"unknown BYOL target mode {target!r}; choose one of {TARGET_MODES}")
@@ -87,17 +121,14 @@ def build(
         MLP(hidden=proj_hidden, out=proj_dim, batch_norm=True),
         MLP(hidden=proj_hidden, out=proj_dim, batch_norm=True),
     )
-    crop = augment.batched(augment.random_crop(crop_frames))
-    mixup = augment.log_mixup_exp(mixup_ratio)
-    freq_scale = None if rrc_freq_scale is None else tuple(rrc_freq_scale)
-    rrc = augment.random_resize_crop(1.5, 1.0, tuple(rrc_scale), freq_scale)
-
-    def view(key, x, bank):
-        k_mix, k_rrc = jax.random.split(key)
-        return rrc(k_rrc, mixup(k_mix, x, bank))
-
-    def views(key, clips, bank):
-        return jax.vmap(view, in_axes=(0, 0, None))(jax.random.split(key, len(clips)), clips, bank)
+    make_views = views_fn(
+        crop_frames,
+        mixup_ratio,
+        rrc_scale,
+        rrc_freq_scale,
+        float(encoder.input_mean),
+        float(encoder.input_std),
+    )
 
     def init(key, clips):
         variables = dict(model.init(key, clips[:, :crop_frames], train=False))
@@ -107,10 +138,9 @@ def build(
         return variables
 
     def loss(variables, x, key):
-        k_crop, k1, k2, k_online, k_target = jax.random.split(key, 5)
+        k_views, k_online, k_target = jax.random.split(key, 3)
         bank = augment.MixupBank(**variables["mixup_bank"])
-        clips = crop(k_crop, x)
-        both = jnp.concatenate([views(k1, clips, bank), views(k2, clips, bank)])
+        both, clips = make_views(k_views, x, bank)
         online = model_variables(variables)
         p, updates = model.apply(
             online, both, train=True, rngs={"dropout": k_online}, mutable=["batch_stats"]
