@@ -44,7 +44,9 @@ def build(
     projector = MLP(hidden=proj_hidden, out=proj_dim, depth=3, batch_norm=True)
     model = EncoderWithHead(encoder, projector)
     embed = two_view_embeddings(
-        model, default_views(crop_frames, gain_db, noise_std, time_masks, freq_masks)
+        model,
+        default_views(crop_frames, gain_db, noise_std, time_masks, freq_masks),
+        separate=True,  # BatchNorm sees each view's batch on its own, as in the reference
     )
 
     def loss(variables, x, key):

@@ -41,16 +41,35 @@ def default_views(
     return augment.chain(*steps)
 
 
-def two_view_embeddings(model: nn.Module, views: augment.Augment):
-    """(variables, x, key) -> (z1, z2, updates): both views through the model in one batch,
-    so BatchNorm normalises them together."""
+def two_view_embeddings(model: nn.Module, views: augment.Augment, separate: bool = False):
+    """(variables, x, key) -> (z1, z2, updates). separate=False: both views through the model
+    in one batch, so BatchNorm normalises them together (SimCLR's global batch); True: one
+    view after the other, each normalised over its own batch and the running statistics
+    updated twice (Barlow Twins' reference, which runs the network once per view)."""
     views = augment.batched(views)
 
     def embed(variables, x, key):
         k1, k2, k_dropout = jax.random.split(key, 3)
-        both = jnp.concatenate([views(k1, x), views(k2, x)])
+        v1, v2 = views(k1, x), views(k2, x)
+        if separate:
+            k_d1, k_d2 = jax.random.split(k_dropout)
+            z1, updates = model.apply(
+                variables, v1, train=True, rngs={"dropout": k_d1}, mutable=["batch_stats"]
+            )
+            z2, updates = model.apply(
+                {**variables, **updates},
+                v2,
+                train=True,
+                rngs={"dropout": k_d2},
+                mutable=["batch_stats"],
+            )
+            return z1, z2, updates
         z, updates = model.apply(
-            variables, both, train=True, rngs={"dropout": k_dropout}, mutable=["batch_stats"]
+            variables,
+            jnp.concatenate([v1, v2]),
+            train=True,
+            rngs={"dropout": k_dropout},
+            mutable=["batch_stats"],
         )
         z1, z2 = jnp.split(z, 2)
         return z1, z2, updates
