@@ -5,7 +5,7 @@ from configs import acop, barlow_twins, byol_a, simclr, smoke
 TINY_SSL = {
     "simclr": (simclr, dict(proj_dim=8, crop_frames=24)),
     "barlow_twins": (barlow_twins, dict(proj_hidden=16, proj_dim=16, crop_frames=24)),
-    "acop": (acop, dict(subclip_frames=8, pair_dim=16, dropout=0.0)),
+    "acop": (acop, dict(subclip_frames=8, gap_frames=2, pair_dim=16, dropout=0.0)),
     "byol_a": (byol_a, dict(proj_hidden=16, proj_dim=8, crop_frames=24, mixup_bank=16)),
 }
 

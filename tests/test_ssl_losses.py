@@ -1,12 +1,17 @@
 """Each SSL loss against a direct NumPy implementation of its formula."""
 
+import glob
+import inspect
 import itertools
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from fassl_jax.audio import features
+from fassl_jax.data import audio_io
 from fassl_jax.ssl import acop, barlow_twins, byol_a
 
 
@@ -82,3 +87,40 @@ def test_acop_permutation_cross_entropy_matches_its_formula():
     )
     got = acop.order_cross_entropy(f32(logits), jnp.asarray(labels, jnp.int32))
     np.testing.assert_allclose(float(got), want, rtol=1e-5)
+
+
+def test_acop_inputs_are_crops_cut_with_gaps_then_shuffled_by_their_label():
+    """The whole data path: frames numbered 0..T-1 (no gain, no noise) come out as n
+    sub-clips of consecutive frames, gap_frames apart, in the order their label names."""
+    n, sub, gap = 3, 5, 4
+    make = acop.order_inputs_fn(n, sub, gap, gain_db=0.0, noise_std=0.0)
+    frames = jnp.tile(jnp.arange(40, dtype=jnp.float32)[None, :, None], (16, 1, 3))
+    shuffled, labels = make(frames, jax.random.key(0))
+    assert shuffled.shape == (16, n, sub, 3) and len(set(np.asarray(labels).tolist())) > 3
+    orders = acop.permutations(n)
+    for clip, label in zip(np.asarray(shuffled), np.asarray(labels), strict=True):
+        first = clip[:, 0, 0]  # each position's first frame number
+        start = first.min()
+        np.testing.assert_array_equal(first, start + orders[label] * (sub + gap))
+        np.testing.assert_array_equal(clip[:, :, 0], first[:, None] + np.arange(sub))
+
+
+def test_acop_gap_hides_the_join_that_gives_contiguous_sub_clips_away(fsdd_dir):
+    """On real speech, which of two adjacent sub-clips came first can be read from the join
+    alone (the true join is the smoother one) when they touch: frames closer than n_fft / hop
+    share samples. ACOP's default gap takes most of that shortcut away."""
+    paths = sorted(glob.glob(os.path.join(fsdd_dir, "*.wav")))[::5][:300]
+    clips = np.stack([audio_io.read_clip(p, 16_000, 16_000) for p in paths])
+    log_mels = features.log_mel_batched(clips)
+
+    def join_reads_order(sub, gap):
+        a, b = np.moveaxis(np.asarray(acop.cut(jnp.asarray(log_mels), 2, sub, gap)), 1, 0)
+        true_join = np.linalg.norm(a[:, -1] - b[:, 0], axis=-1)
+        reversed_join = np.linalg.norm(b[:, -1] - a[:, 0], axis=-1)
+        return float(np.mean(true_join < reversed_join))
+
+    defaults = inspect.signature(acop.build).parameters
+    contiguous = join_reads_order(defaults["subclip_frames"].default, 0)
+    with_gap = join_reads_order(defaults["subclip_frames"].default, defaults["gap_frames"].default)
+    assert contiguous > 0.75, contiguous
+    assert with_gap < contiguous - 0.15, (with_gap, contiguous)

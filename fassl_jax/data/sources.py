@@ -17,9 +17,15 @@ SOURCES = {
     "synthetic": lambda path, clip_seconds: synthetic.load(clip_seconds=clip_seconds),
     # 8 patterns under +-15 dB level changes and background noise at 0-20 dB SNR: nuisance
     # that a random encoder does not factor out (pattern Recall@1 ~0.4, against ~0.95 on
-    # "synthetic"), so learning shows in retrieval.
+    # "synthetic"), so learning shows in retrieval. 96 test and 96 select queries, 192
+    # pretraining clips.
     "synthetic_nuisance": lambda path, clip_seconds: synthetic.load(
-        num_patterns=8, clip_seconds=clip_seconds, loudness_db=15.0, snr_db=(0.0, 20.0)
+        num_patterns=8,
+        takes=12,
+        heldout_takes=3,
+        clip_seconds=clip_seconds,
+        loudness_db=15.0,
+        snr_db=(0.0, 20.0),
     ),
 }
 CACHE_ENV_VAR = "FASSL_CACHE_DIR"

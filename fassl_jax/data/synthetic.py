@@ -3,8 +3,8 @@
 Each clip plays a pattern of three tones (the "pattern" label: what is played) with a
 source-specific timbre (the "source" label: who plays it, also the natural client).
 Onset, pitch and loudness jitter per clip, and a little noise is added.
-Split per (pattern, source) by take, like FSDD: take 0 "test", take 1 "select", the rest
-"pretrain".
+Split per (pattern, source) by take, like FSDD: the first `heldout_takes` takes "test", the
+next as many "select", the rest "pretrain".
 """
 
 import numpy as np
@@ -21,6 +21,7 @@ def load(
     seed: int = 0,
     loudness_db: float = 6.0,
     snr_db: tuple[float, float] | None = None,
+    heldout_takes: int = 1,
 ) -> AudioSet:
     """loudness_db: each clip's level varies uniformly within +-loudness_db.
     snr_db: (low, high): white background noise at a per-clip SNR drawn from that range."""
@@ -60,7 +61,8 @@ def load(
                 clips.append(wave.astype(np.float32))
                 patterns.append(p)
                 sources.append(s)
-                split.append("test" if take == 0 else "select" if take == 1 else "pretrain")
+                held = take // heldout_takes
+                split.append("test" if held == 0 else "select" if held == 1 else "pretrain")
     return AudioSet(
         np.stack(clips),
         {"pattern": np.array(patterns, np.int32), "source": np.array(sources, np.int32)},
