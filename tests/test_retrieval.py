@@ -19,6 +19,36 @@ def test_recall_at_k_by_hand():
     assert got == pytest.approx({"recall@1": 1 / 3, "recall@2": 2 / 3, "recall@4": 1.0})
 
 
+def test_a_collapsed_encoder_scores_chance_whatever_the_gallery_order():
+    """All similarities equal: every query scores the share of the gallery with its label,
+    not 1 for the label that comes first in a label-ordered gallery."""
+    gallery_labels = np.repeat([0, 1, 2], [2, 3, 5])  # in label order
+    query_labels = np.array([0, 1, 2, 2])
+    got = retrieval.recall_at_k(np.zeros((4, 10)), query_labels, gallery_labels, ks=(1, 2))
+    # Recall@2 for a label with n of 10 items: 1 - C(10 - n, 2) / C(10, 2).
+    at_2 = [1 - (8 * 7) / (10 * 9), 1 - (7 * 6) / (10 * 9), 1 - (5 * 4) / (10 * 9)]
+    assert got["recall@1"] == pytest.approx(np.mean([0.2, 0.3, 0.5, 0.5]))
+    assert got["recall@2"] == pytest.approx(np.mean([at_2[0], at_2[1], at_2[2], at_2[2]]))
+
+
+def test_ties_count_as_the_mean_over_random_tie_orders():
+    """Against brute force: the mean over many random gallery orders of a plain
+    stable-sort Recall@k, on similarities with many ties."""
+    rng = np.random.default_rng(0)
+    sim = rng.integers(0, 4, size=(6, 12)).astype(float)
+    q, g = rng.integers(0, 3, 6), rng.integers(0, 3, 12)
+    ks = (1, 3, 5)
+    trials = []
+    for _ in range(20000):
+        order = rng.permutation(12)
+        nearest = np.argsort(-sim[:, order], axis=1, kind="stable")
+        hits = g[order][nearest] == q[:, None]
+        trials.append([hits[:, :k].any(axis=1).mean() for k in ks])
+    want = np.mean(trials, axis=0)
+    got = retrieval.recall_at_k(sim, q, g, ks)
+    np.testing.assert_allclose([got[f"recall@{k}"] for k in ks], want, atol=0.01)
+
+
 def test_leave_one_out_never_retrieves_the_query_itself():
     emb = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
     sim = np.asarray(retrieval.cosine_similarity(emb, emb))

@@ -25,17 +25,38 @@ def recall_at_k(
     ks: Sequence[int],
     exclude_self: bool = False,
 ) -> dict[str, float]:
-    """Recall@k for each k from a [Q, G] similarity matrix.
+    """Recall@k for each k from a [Q, G] similarity matrix, with ties broken at random in
+    expectation: when several gallery items share the k-th similarity, a query scores the
+    probability that a uniformly random order of the tied items puts a same-label one in its
+    top k. (A fixed tie order would favour whichever label comes first: a collapsed encoder,
+    all similarities equal, would score 1 on that label and 0 on the rest.)
 
     exclude_self: queries are the gallery (leave-one-out), so item i never retrieves itself.
     """
     sim = np.array(sim, dtype=np.float64)
     if exclude_self:
         np.fill_diagonal(sim, -np.inf)
-    k_max = min(max(ks), sim.shape[1] - int(exclude_self))
-    nearest = np.argsort(-sim, axis=1, kind="stable")[:, :k_max]  # ties: lower index first
-    hits = gallery_labels[nearest] == query_labels[:, None]  # [Q, k_max]
-    return {f"recall@{k}": float(hits[:, :k].any(axis=1).mean()) for k in ks}
+    num_items = sim.shape[1] - int(exclude_self)
+    same = gallery_labels[None, :] == query_labels[:, None]  # [Q, G]
+    descending = -np.sort(-sim, axis=1)
+    out = {}
+    for name in ks:
+        k = min(name, num_items)
+        kth = descending[:, k - 1 : k]  # [Q, 1]: the k-th similarity
+        above, tied = sim > kth, sim == kth
+        if exclude_self:
+            np.fill_diagonal(tied, False)  # -inf ties only when k reaches past the gallery
+        hit_above = (above & same).any(axis=1)
+        slots = k - above.sum(axis=1)  # >= 1: drawn from the tied items
+        num_tied, tied_hits = tied.sum(axis=1), (tied & same).sum(axis=1)
+        # P(no hit among `slots` of num_tied drawn without replacement) = C(m - h, r) / C(m, r)
+        miss = np.ones(len(sim))
+        for i in range(int(slots.max(initial=0))):
+            active = i < slots
+            factor = (num_tied - tied_hits - i) / np.maximum(num_tied - i, 1)
+            miss = np.where(active, miss * np.clip(factor, 0.0, 1.0), miss)
+        out[f"recall@{name}"] = float(np.where(hit_above, 1.0, 1.0 - miss).mean())
+    return out
 
 
 def embed_in_batches(embed_fn, variables, clips: np.ndarray, batch_size: int) -> np.ndarray:
