@@ -95,6 +95,38 @@ def test_ldawa_scale_is_the_clipped_cosine_per_client_and_layer():
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_ldawa_scale_never_exceeds_one_where_float_cosines_do():
+    """Parallel layers have cosine 1, which float32 often overshoots by an ulp or two; the
+    min(1, .) keeps a client's layer from growing."""
+    rng = np.random.default_rng(5)
+    w = jnp.asarray(rng.normal(size=(200, 7)), jnp.float32)
+    scaled_up = w * jnp.asarray(rng.uniform(0.5, 3.0, size=(200, 1)), jnp.float32)
+    raw = jax.vmap(lambda a, b: jnp.dot(a, b) / (jnp.linalg.norm(a) * jnp.linalg.norm(b)))(
+        scaled_up, w
+    )
+    assert float(raw.max()) > 1.0  # the clip has work to do on these
+    scales = jax.vmap(lambda c, g: aggregators.ldawa_scales(c[None], g)[0])(scaled_up, w)
+    assert float(scales.max()) == 1.0 and float(scales.min()) > 1 - 1e-6
+
+
+def test_ldawa_leaves_a_rounds_model_state_unscaled():
+    """In a round ({"params", "state"}), statistics take L-DAWA's plain mean without the
+    cosine scale; params are scaled."""
+    rng = np.random.default_rng(6)
+    model = {"params": {"w": jnp.ones(3)}, "state": {"mean": jnp.full(3, 2.0)}}
+    d = {
+        "params": {"w": jnp.asarray(rng.normal(size=(2, 3)), jnp.float32)},
+        "state": {"mean": jnp.asarray(rng.normal(size=(2, 3)), jnp.float32)},
+    }
+    rule = aggregators.ldawa(warmup_rounds=0)
+    rep = ClientReports(d, jnp.array([1.0, 3.0]), jnp.zeros(2))
+    delta, _ = rule.update(rep, rule.init(None), model)
+    np.testing.assert_allclose(delta["state"]["mean"], np.mean(d["state"]["mean"], 0), atol=1e-6)
+    clients = np.asarray(d["params"]["w"]) + 1.0
+    want = np.mean([np_cos_scale(c, np.ones(3)) * c for c in clients], 0) - 1.0
+    np.testing.assert_allclose(delta["params"]["w"], want, atol=1e-5)
+
+
 def test_ldawa_warms_up_with_fedavg_then_averages_scaled_client_layers():
     got = run(aggregators.ldawa(warmup_rounds=2), rounds=3)
     fedavg = run(aggregators.fedavg(), rounds=2)

@@ -125,13 +125,15 @@ def ldawa_scales(client_params: Params, params: Params) -> Params:
 def ldawa(warmup_rounds: int = 2) -> Aggregator:
     """L-DAWA (Rehman et al., ICCV 2023): after `warmup_rounds` FedAvg rounds, each client's
     layer w_i^l is scaled by rho = min(1, cos(w_i^l, w_global^l)) and the new global layer is
-    the plain mean over the cohort. In a round every tensor of the shared state is a layer
-    too (its Flower code aggregates whole state dicts, BatchNorm buffers included)."""
+    the plain mean over the cohort. In a round the shared model state (BatchNorm statistics,
+    BYOL's target) takes the same plain mean, unscaled."""
 
     def summarize(reports, params):
         real = (reports.weights > 0).astype(reports.weights.dtype)
         client_params = jax.tree.map(jnp.add, reports.deltas, params)
         scales = ldawa_scales(client_params, params)
+        if isinstance(params, dict) and "state" in params:  # a round's model state: unscaled
+            scales["state"] = jax.tree.map(jnp.ones_like, scales["state"])
         scaled = jax.tree.map(
             lambda w, s: w * s.reshape(s.shape + (1,) * (w.ndim - 1)), client_params, scales
         )
