@@ -1,5 +1,7 @@
 """Sources, the FSDD split, partitions, the client store and cohort schedules."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -24,6 +26,30 @@ def test_fsdd_split_is_fixed_and_disjoint(fsdd):
     assert (
         np.isfinite(fsdd.audio).all() and np.abs(fsdd.audio).max() < 1.5
     )  # resampling overshoots a little
+
+
+@pytest.mark.parametrize(
+    ("name", "split"),
+    [
+        ("0_george_0.wav", "test"),
+        ("9_theo_4.wav", "test"),
+        ("3_lucas_5.wav", "select"),
+        ("7_nicolas_9.wav", "select"),
+        ("5_jackson_10.wav", "pretrain"),
+        ("1_yweweler_49.wav", "pretrain"),
+    ],
+)
+def test_fsdd_split_follows_take_numbers(fsdd, fsdd_dir, name, split):
+    """Takes 0-4 test, 5-9 select, 10-49 pretrain: a file's own audio is found in the
+    loaded set once, in the split its take number names, with its digit and speaker."""
+    wave = audio_io.read_clip(os.path.join(fsdd_dir, name), 16_000, 16_000)
+    rows = np.flatnonzero(np.abs(fsdd.audio - wave).max(axis=1) < 1e-6)
+    assert len(rows) == 1
+    row = rows[0]
+    digit, speaker, _ = name[:-4].split("_")
+    assert fsdd.split[row] == split
+    assert fsdd.classes["digit"][fsdd.labels["digit"][row]] == digit
+    assert fsdd.classes["speaker"][fsdd.labels["speaker"][row]] == speaker
 
 
 def test_fit_length_centres():
