@@ -2,14 +2,17 @@
 rerun skips finished cells."""
 
 import csv
+import json
 import os
 
+import numpy as np
 import pytest
 from conftest import REPO
 from test_cli import assert_one_line_error, run_cli
 
 from configs import aggregators, smoke
 from fassl_jax import config_check, study, train
+from fassl_jax.run_log import read_metrics
 
 
 def tiny_cell_config(cell: study.Cell):
@@ -29,6 +32,7 @@ GRID = study.Grid(
     modes=("federated", "centralized"),
     make_config=tiny_cell_config,
     command="pytest tests/test_study.py",
+    seeds=(0, 1),
 )
 
 
@@ -38,35 +42,83 @@ def finished(tmp_path_factory):
     return workdir, study.run(GRID, workdir, log=lambda _: None)
 
 
-def test_cells_cover_the_grid_and_centralized_once_per_method():
+def test_cells_cover_the_grid_and_centralized_once_per_method_and_seed():
     names = [c.name for c in study.cells(GRID)]
-    assert names == ["simclr-fedavg-natural", "simclr-ldawa-natural", "simclr-centralized"]
+    settings = ["simclr-fedavg-natural", "simclr-ldawa-natural", "simclr-centralized"]
+    assert names == [f"{s}-s{seed}" for seed in (0, 1) for s in settings]
 
 
-def test_results_table_csv_and_plots(finished):
+def test_each_run_trains_with_its_seed_and_rows_report_its_own_best_round(finished):
+    """Rows against each run's own files: its config's seed, and the test score that
+    metrics.jsonl holds at the round FASSL picked."""
     workdir, table = finished
-    assert len(table) == 3 * 2  # cells x tasks (pattern, source)
-    with open(os.path.join(workdir, "results.csv")) as f:
-        on_disk = list(csv.DictReader(f))
-    assert [r["aggregator"] for r in on_disk] == [r["aggregator"] for r in table]
+    assert len(table) == 3 * 2 * 2  # settings x seeds x tasks (pattern, source)
     for r in table:
-        assert 1 <= r["best_round"] <= 2 and 0 <= r["best_test_recall@1"] <= 1
+        run = os.path.join(workdir, f"{r['setting']}-s{r['seed']}")
+        with open(os.path.join(run, "config.json")) as f:
+            assert json.load(f)["seed"] == r["seed"]
+        records = {m["round"]: m for m in read_metrics(os.path.join(run, "metrics.jsonl"))}
+        picked = records[r["best_round"]]
+        assert r["best_test_recall@1"] == picked[f"{r['task']}/recall@1"]
+        assert r["best_select_recall@1"] == picked[f"select/{r['task']}/recall@1"]
+    # Two seeds train two different models.
+    by_seed = {r["seed"]: r for r in table if r["setting"] == "simclr-fedavg-natural"}
+    losses = [
+        read_metrics(os.path.join(workdir, f"simclr-fedavg-natural-s{s}", "metrics.jsonl"))[0][
+            "loss"
+        ]
+        for s in by_seed
+    ]
+    assert losses[0] != losses[1]
+
+
+def test_paired_comparisons_are_differences_within_a_seed_then_over_seeds(finished):
+    workdir, table = finished
+    with open(os.path.join(workdir, "comparisons.csv")) as f:
+        compared = list(csv.DictReader(f))
+    row = next(
+        c
+        for c in compared
+        if c["claim"] == "federated - centralized"
+        and c["task"] == "pattern"
+        and c["a"] == "simclr-ldawa-natural"
+    )
+    score = {(r["setting"], r["seed"]): r["best_test_recall@1"] for r in table
+             if r["task"] == "pattern"}  # fmt: skip
+    diffs = [score["simclr-ldawa-natural", s] - score["simclr-centralized", s] for s in (0, 1)]
+    assert float(row["mean_difference"]) == pytest.approx(np.mean(diffs))
+    assert float(row["sd"]) == pytest.approx(np.std(diffs, ddof=1))
+    assert int(row["seeds"]) == 2
     with open(os.path.join(workdir, "results.md")) as f:
         md = f.read()
-    assert "| simclr | ldawa | natural |" in md and "| simclr | - | - |" in md
+    assert "| simclr-ldawa-natural |" in md and "| simclr-centralized |" in md
+    assert "## Paired comparisons" in md
     for png in ("recall_pattern.png", "recall_source.png", "grid.png"):
         with open(os.path.join(workdir, png), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize(
+    ("diffs", "want"),
+    [
+        ([0.10, 0.12, 0.08], "higher"),
+        ([-0.10, -0.12, -0.08], "lower"),
+        ([0.10, -0.10, 0.05], "within spread"),
+        ([0.02], "one seed"),
+    ],
+)
+def test_a_difference_counts_only_outside_the_seeds_spread(diffs, want):
+    assert study.verdict(*study.mean_sd(diffs)) == want
+
+
 def test_rerun_skips_finished_cells_and_finishes_the_rest(finished, monkeypatch):
     workdir, table = finished
-    os.remove(os.path.join(workdir, "simclr-ldawa-natural", "summary.json"))  # "interrupted"
+    os.remove(os.path.join(workdir, "simclr-ldawa-natural-s1", "summary.json"))  # "interrupted"
     trained = []
     real_run = train.run
     monkeypatch.setattr(train, "run", lambda c, d: trained.append(d) or real_run(c, d))
     again = study.run(GRID, workdir, log=lambda _: None)
-    assert [os.path.basename(d) for d in trained] == ["simclr-ldawa-natural"]
+    assert [os.path.basename(d) for d in trained] == ["simclr-ldawa-natural-s1"]
     timing = ("train_seconds", "eval_seconds")
     strip = [{k: v for k, v in r.items() if k not in timing} for r in again]
     assert strip == [{k: v for k, v in r.items() if k not in timing} for r in table]
@@ -75,7 +127,8 @@ def test_rerun_skips_finished_cells_and_finishes_the_rest(finished, monkeypatch)
 def test_the_paper_grid_loads_and_every_cell_config_is_valid():
     grid = study.load_grid(os.path.join(REPO, "configs", "studies", "paper.py"))
     todo = study.cells(grid)
-    assert len(todo) == len(grid.methods) * (len(grid.aggregators) * len(grid.partitions) + 1)
+    per_seed = len(grid.methods) * (len(grid.aggregators) * len(grid.partitions) + 1)
+    assert len(todo) == per_seed * len(grid.seeds)
     for cell in todo:
         c = grid.make_config(cell)
         config_check.validate(c)

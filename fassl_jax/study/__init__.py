@@ -3,10 +3,13 @@ one command, and its tables and plots.
 
   python -m fassl_jax.study --grid=configs/studies/paper.py --workdir=runs/paper
 
-Each cell trains into WORKDIR/<cell>; a cell whose summary.json exists is skipped and an
-interrupted one resumes from its checkpoint, so rerunning the command finishes the study.
-Then WORKDIR gets results.csv (one row per cell and task), results.md (the paper-style
-table) and PNG plots (test Recall@1 per task against rounds; the grid as bars).
+Each cell runs once per seed (3 by default) into WORKDIR/<cell>-s<seed>; a run whose
+summary.json exists is skipped and an interrupted one resumes from its checkpoint, so
+rerunning the command finishes the study. Then WORKDIR gets results.csv (one row per run
+and task), results.md (per task, mean and standard deviation over seeds, and paired
+comparisons: each difference taken within a seed, then its mean and standard deviation over
+seeds), comparisons.csv, and PNG plots (test Recall@1 per task against rounds; the grid as
+bars with the seeds' spread).
 
 A grid file defines get_grid() -> Grid; see configs/studies/paper.py. The command line is
 __main__.py.
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import ml_collections
+import numpy as np
 
 from fassl_jax.errors import UserError
 from fassl_jax.run_log import read_metrics
@@ -35,12 +39,18 @@ class Cell(NamedTuple):
     aggregator: str
     partition: str
     mode: str
+    seed: int = 0
 
     @property
-    def name(self) -> str:
+    def setting(self) -> str:
+        """The cell without its seed: what the tables average over seeds."""
         if self.mode == "centralized":
             return f"{self.method}-centralized"
         return f"{self.method}-{self.aggregator}-{self.partition}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.setting}-s{self.seed}"
 
 
 class Grid(NamedTuple):
@@ -49,18 +59,21 @@ class Grid(NamedTuple):
     aggregators: tuple[str, ...]
     partitions: tuple[str, ...]
     modes: tuple[str, ...]  # "federated" and/or "centralized"
-    make_config: Callable[[Cell], ml_collections.ConfigDict]
+    make_config: Callable[[Cell], ml_collections.ConfigDict]  # sets everything but the seed
     command: str = ""  # how the committed results were made, for results.md
+    seeds: tuple[int, ...] = (0, 1, 2)
 
 
 def cells(grid: Grid) -> list[Cell]:
+    """Seed-major: a study stopped early has every setting at its first seeds."""
     out = []
-    for method in grid.methods:
-        if "federated" in grid.modes:
-            for agg, part in itertools.product(grid.aggregators, grid.partitions):
-                out.append(Cell(method, agg, part, "federated"))
-        if "centralized" in grid.modes:
-            out.append(Cell(method, CENTRALIZED, CENTRALIZED, "centralized"))
+    for seed in grid.seeds:
+        for method in grid.methods:
+            if "federated" in grid.modes:
+                for agg, part in itertools.product(grid.aggregators, grid.partitions):
+                    out.append(Cell(method, agg, part, "federated", seed))
+            if "centralized" in grid.modes:
+                out.append(Cell(method, CENTRALIZED, CENTRALIZED, "centralized", seed))
     return out
 
 
@@ -81,19 +94,22 @@ def run_cell(grid: Grid, cell: Cell, workdir: str) -> dict:
     out = os.path.join(workdir, cell.name)
     path = os.path.join(out, "summary.json")
     if not os.path.exists(path):
-        train.run(grid.make_config(cell), out)
+        config = grid.make_config(cell)
+        config.seed = cell.seed
+        train.run(config, out)
     with open(path) as f:
         return json.load(f)
 
 
 def rows(grid: Grid, summaries: dict[Cell, dict]) -> list[dict]:
-    """One row per cell and task."""
+    """One row per run (cell and seed) and task."""
     out = []
     for cell, s in summaries.items():
         for task, t in s["tasks"].items():
             out.append(
                 {
                     **cell._asdict(),
+                    "setting": cell.setting,
                     "task": task,
                     "rounds": s["rounds"],
                     "best_round": t["best_round"],
@@ -116,79 +132,192 @@ def write_csv(path: str, table: list[dict]) -> None:
         writer.writerows(table)
 
 
-def markdown(grid: Grid, table: list[dict]) -> str:
-    """Rows: method x aggregation (and centralized); columns: per task, the test Recall@1 of
-    FASSL's selected round (the round) and of the last round."""
-    tasks = sorted({r["task"] for r in table})
-    by_cell = {}
+BEST, LAST = f"best_test_{METRIC}", f"last_test_{METRIC}"
+BASELINES = {"random init": f"random_init_{METRIC}", "log-mel": f"logmel_{METRIC}"}
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (nan for one value)."""
+    v = np.asarray(values, np.float64)
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+
+
+def fmt(values) -> str:
+    mean, sd = mean_sd(values)
+    return f"{mean:.3f}" if np.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+
+
+def verdict(mean: float, sd: float) -> str:
+    """A difference counts only outside the seeds' spread."""
+    if np.isnan(sd):
+        return "one seed"
+    if mean > sd and mean > 0:
+        return "higher"
+    if mean < -sd and mean < 0:
+        return "lower"
+    return "within spread"
+
+
+def _by_setting(table: list[dict]) -> dict[str, dict[str, dict[int, dict]]]:
+    """setting -> task -> seed -> row."""
+    out = {}
     for r in table:
-        by_cell.setdefault((r["method"], r["aggregator"], r["partition"], r["mode"]), {})[
-            r["task"]
-        ] = r
-    head = "| method | aggregation | partition | " + " | ".join(
-        f"{t}: FASSL (round) | {t}: last" for t in tasks
-    )
+        out.setdefault(r["setting"], {}).setdefault(r["task"], {})[r["seed"]] = r
+    return out
+
+
+def _paired(claim, task, a_name, a, b_name, b, a_key=BEST, b_key=BEST) -> dict | None:
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    diffs = [a[s][a_key] - b[s][b_key] for s in seeds]
+    mean, sd = mean_sd(diffs)
+    return {
+        "claim": claim,
+        "task": task,
+        "a": a_name,
+        "b": b_name,
+        "seeds": len(seeds),
+        "mean_difference": mean,
+        "sd": sd,
+        "verdict": verdict(mean, sd),
+    }
+
+
+def comparisons(grid: Grid, table: list[dict]) -> list[dict]:
+    """Paired over seeds (same seed: same initial model, same cohorts where the settings
+    share them), on the test Recall@1 of FASSL's per-task pick unless said otherwise:
+    federated against centralized (same method); each pair of methods under the same
+    aggregation and partition (and centralized); FASSL's pick against the last round; each
+    setting against the random-init and log-mel encoders."""
+    by = _by_setting(table)
+    settings = list(by)
+    meta = {r["setting"]: r for r in table}
+    out = []
+
+    def add(row):
+        if row is not None:
+            out.append(row)
+
+    for task in sorted({r["task"] for r in table}):
+        for name in settings:
+            m = meta[name]
+            if m["mode"] == "federated":
+                central = f"{m['method']}-centralized"
+                if central in by:
+                    add(_paired("federated - centralized", task, name, by[name][task], central,
+                                by[central][task]))  # fmt: skip
+        for i, a in enumerate(grid.methods):
+            for b in grid.methods[i + 1 :]:
+                for name in settings:
+                    m = meta[name]
+                    if m["method"] != a:
+                        continue
+                    other = name.replace(f"{a}-", f"{b}-", 1)
+                    if other in by:
+                        add(_paired(f"{a} - {b}", task, name, by[name][task], other,
+                                    by[other][task]))  # fmt: skip
+        for name in settings:
+            runs = by[name][task]
+            add(_paired("FASSL pick - last round", task, name, runs, name, runs, BEST, LAST))
+            for label, key in BASELINES.items():
+                add(_paired(f"minus {label}", task, name, runs, label, runs, BEST, key))
+    return out
+
+
+def markdown(grid: Grid, table: list[dict], compared: list[dict]) -> str:
+    """Per setting and task: test Recall@1 of FASSL's pick and of the last round, mean ±
+    standard deviation over seeds; then the paired comparisons."""
+    tasks = sorted({r["task"] for r in table})
+    by = _by_setting(table)
+    seeds = sorted({r["seed"] for r in table})
+    head = "| setting | " + " | ".join(f"{t}: FASSL pick | {t}: last" for t in tasks)
     lines = [
         f"# {grid.title}",
         "",
-        f"Test Recall@1 of the model FASSL selected per task (by selection-split Recall@1; "
-        f"its round in brackets) and of the last round's model. Command: `{grid.command}`",
+        f"Test Recall@1, mean ± standard deviation over seeds {seeds}, of the model FASSL "
+        "selected per task (by selection-split Recall@1) and of the last round's model. "
+        f"Command: `{grid.command}`",
         "",
-        head + " | train / eval min |",
-        "|---|---|---|" + "---|---|" * len(tasks) + "---|",
+        head + " | train / eval min (mean) |",
+        "|---|" + "---|---|" * len(tasks) + "---|",
     ]
-    for (method, agg, part, _), per_task in by_cell.items():
-        first = next(iter(per_task.values()))
+    for name, per_task in by.items():
         cols = []
         for t in tasks:
-            r = per_task[t]
-            cols.append(f"{r[f'best_test_{METRIC}']:.3f} ({r['best_round']})")
-            cols.append(f"{r[f'last_test_{METRIC}']:.3f}")
-        timing = f"{first['train_seconds'] / 60:.1f} / {first['eval_seconds'] / 60:.1f}"
-        lines.append(f"| {method} | {agg} | {part} | " + " | ".join(cols) + f" | {timing} |")
-    base = {t: next(r for r in table if r["task"] == t) for t in tasks}
-    for name in ("random_init", "logmel"):
-        cols = [f"{base[t][f'{name}_{METRIC}']:.3f}" for t in tasks for _ in ("best", "last")]
-        lines.append(f"| {name.replace('_', ' ')} | - | - | " + " | ".join(cols) + " | - |")
+            runs = per_task[t].values()
+            cols += [fmt([r[BEST] for r in runs]), fmt([r[LAST] for r in runs])]
+        runs = list(next(iter(per_task.values())).values())
+        train = np.mean([r["train_seconds"] for r in runs]) / 60
+        evals = np.mean([r["eval_seconds"] for r in runs]) / 60
+        lines.append(f"| {name} | " + " | ".join(cols) + f" | {train:.1f} / {evals:.1f} |")
+    for label, key in BASELINES.items():
+        cols = []
+        for t in tasks:
+            per_seed = {r["seed"]: r[key] for r in table if r["task"] == t}
+            cols += [fmt(list(per_seed.values()))] * 2
+        lines.append(f"| {label} | " + " | ".join(cols) + " | - |")
+    lines += [
+        "",
+        "## Paired comparisons",
+        "",
+        "Each difference is taken within a seed (a - b), then averaged over seeds; "
+        "**higher** / **lower**: the mean is beyond one standard deviation of the "
+        "differences, else within their spread.",
+        "",
+        "| claim | task | a | b | seeds | a - b | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in compared:
+        sd = "" if np.isnan(c["sd"]) else f" ± {c['sd']:.3f}"
+        v = c["verdict"]
+        v = f"**{v}**" if v in ("higher", "lower") else v
+        lines.append(
+            f"| {c['claim']} | {c['task']} | {c['a']} | {c['b']} | {c['seeds']} | "
+            f"{c['mean_difference']:+.3f}{sd} | {v} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def plot(grid: Grid, workdir: str, summaries: dict[Cell, dict], table: list[dict]) -> list[str]:
-    """recall_<task>.png: test Recall@1 against rounds, a line per cell; grid.png: bars."""
+    """recall_<task>.png: test Recall@1 against rounds, a line per setting (mean over seeds,
+    band: min to max); grid.png: FASSL's pick and the last round per setting, bars at the
+    mean with the seeds' standard deviation."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     tasks = sorted({r["task"] for r in table})
+    by = _by_setting(table)
     paths = []
     for task in tasks:
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for cell in summaries:
-            records = read_metrics(os.path.join(workdir, cell.name, "metrics.jsonl"))
-            points = [
-                (r["round"], r[f"{task}/{METRIC}"]) for r in records if f"{task}/{METRIC}" in r
-            ]
-            ax.plot(*zip(*points, strict=True), marker="o", label=cell.name)
+        for name in by:
+            curves = {}
+            for cell in summaries:
+                if cell.setting != name:
+                    continue
+                records = read_metrics(os.path.join(workdir, cell.name, "metrics.jsonl"))
+                for r in records:
+                    if f"{task}/{METRIC}" in r:
+                        curves.setdefault(r["round"], []).append(r[f"{task}/{METRIC}"])
+            x = sorted(curves)
+            ax.plot(x, [np.mean(curves[k]) for k in x], marker="o", label=name)
+            ax.fill_between(x, [min(curves[k]) for k in x], [max(curves[k]) for k in x], alpha=0.15)
         ax.set(xlabel="round", ylabel=f"test {METRIC}", title=f"{grid.title}: {task}")
         ax.legend(fontsize=7)
         paths.append(_save(fig, os.path.join(workdir, f"recall_{task}.png")))
     fig, axes = plt.subplots(1, len(tasks), figsize=(6 * len(tasks), 4.5), squeeze=False)
-    names = [c.name for c in summaries]
+    names = list(by)
     for ax, task in zip(axes[0], tasks, strict=True):
-        rs = {
-            (r["method"], r["aggregator"], r["partition"], r["mode"]): r
-            for r in table
-            if r["task"] == task
-        }
-        x = range(len(names))
-        best = [rs[tuple(c)][f"best_test_{METRIC}"] for c in summaries]
-        last = [rs[tuple(c)][f"last_test_{METRIC}"] for c in summaries]
-        ax.bar([i - 0.2 for i in x], best, 0.4, label="FASSL selected")
-        ax.bar([i + 0.2 for i in x], last, 0.4, label="last round")
-        ax.axhline(
-            next(iter(rs.values()))[f"random_init_{METRIC}"], ls="--", c="gray", label="random init"
-        )
+        x = np.arange(len(names))
+        for offset, key, label in ((-0.2, BEST, "FASSL pick"), (0.2, LAST, "last round")):
+            stats = [mean_sd([r[key] for r in by[n][task].values()]) for n in names]
+            ax.bar(x + offset, [m for m, _ in stats], 0.4, label=label,
+                   yerr=[0 if np.isnan(sd) else sd for _, sd in stats], capsize=2)  # fmt: skip
+        random_init = np.mean([r[BASELINES["random init"]] for r in table if r["task"] == task])
+        ax.axhline(random_init, ls="--", c="gray", label="random init (mean)")
         ax.set_xticks(list(x), names, rotation=60, ha="right", fontsize=7)
         ax.set(title=task, ylabel=f"test {METRIC}")
         ax.legend(fontsize=7)
@@ -214,8 +343,11 @@ def run(grid: Grid, workdir: str, log=print) -> list[dict]:
         summaries[cell] = run_cell(grid, cell, workdir)
         log(f"[{i + 1}/{len(todo)}] {cell.name}: {time.perf_counter() - t0:.0f} s")
     table = rows(grid, summaries)
+    compared = comparisons(grid, table)
     write_csv(os.path.join(workdir, "results.csv"), table)
+    if compared:
+        write_csv(os.path.join(workdir, "comparisons.csv"), compared)
     with open(os.path.join(workdir, "results.md"), "w") as f:
-        f.write(markdown(grid, table))
+        f.write(markdown(grid, table, compared))
     plot(grid, workdir, summaries, table)
     return table
