@@ -62,6 +62,7 @@ class Grid(NamedTuple):
     make_config: Callable[[Cell], ml_collections.ConfigDict]  # sets everything but the seed
     command: str = ""  # how the committed results were made, for results.md
     seeds: tuple[int, ...] = (0, 1, 2)
+    held_equal: str = ""  # what federated and centralized cells share, for results.md
 
 
 def cells(grid: Grid) -> list[Cell]:
@@ -239,6 +240,11 @@ def markdown(grid: Grid, table: list[dict], compared: list[dict]) -> str:
         "selected per task (by selection-split Recall@1) and of the last round's model. "
         f"Command: `{grid.command}`",
         "",
+        *(
+            [f"Held equal between federated and centralized cells: {grid.held_equal}", ""]
+            if grid.held_equal
+            else []
+        ),  # fmt: skip
         head + " | train / eval min (mean) |",
         "|---|" + "---|---|" * len(tasks) + "---|",
     ]
