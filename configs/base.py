@@ -22,7 +22,9 @@ def get_config():
         pool="auto",  # resident | cohort (each round reads only its clips) | auto: by pool_gb
         pool_gb=4.0,  # auto: the float32 pool stays on the devices when it fits in this
     )
-    c.audio = dict(n_mels=64, eps=1e-5)  # log(mel + eps), 16 kHz, n_fft 1024, hop 160
+    # log(mel + eps), 16 kHz, n_fft 1024, hop 160; mel_scale "slaney" | "htk", mel_norm
+    # "slaney" | "none" (BYOL-A's torchaudio front end: htk, none).
+    c.audio = dict(n_mels=64, eps=1e-5, mel_scale="slaney", mel_norm="slaney")
     c.partition = dict(
         kind="natural",  # natural (one client per speaker) | dirichlet | iid | population
         splits_per_group=1,  # natural: clients per speaker

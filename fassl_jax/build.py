@@ -117,7 +117,10 @@ def init_state(config, method: ssl.SSLMethod, server_tx, aggregator) -> fl_round
 
 
 def log_mel_config(config) -> features.LogMelConfig:
-    return features.LogMelConfig(n_mels=config.audio.n_mels, eps=config.audio.eps)
+    a = config.audio
+    return features.LogMelConfig(
+        n_mels=a.n_mels, eps=a.eps, mel_scale=a.mel_scale, mel_norm=a.mel_norm
+    )
 
 
 def clip_frames(config) -> int:

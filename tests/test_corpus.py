@@ -20,6 +20,7 @@ from conftest import FSDD, REPO
 
 from data_prep import build, cache, corpora, espeak, soundfonts
 from data_prep.rows import MissingPackage, Row
+from fassl_jax.audio.features import LogMelConfig
 
 
 def _require_packages():
@@ -173,7 +174,7 @@ def test_natural_partition_is_one_client_per_manifest_client(tiny):
     from fassl_jax.data import datasets, partitions
 
     c = manifest(tiny[0])
-    data = datasets.from_corpus(tiny[0], 64, 1e-5, 1.0)
+    data = datasets.from_corpus(tiny[0], LogMelConfig(), 1.0)
     parts = partitions.natural(data.pretrain, np.random.default_rng(0))
     names = c.columns["client"][: c.num_pretrain]
     assert len(parts) == len(set(names))
@@ -205,7 +206,7 @@ def test_corpus_tasks_read_their_own_clips(tiny):
     from fassl_jax.data import datasets
 
     c = manifest(tiny[0])
-    data = datasets.from_corpus(tiny[0], 64, 1e-5, 1.0)
+    data = datasets.from_corpus(tiny[0], LogMelConfig(), 1.0)
     assert isinstance(data.pool, np.memmap)  # the pool is read only where a round needs it
     for name, task in data.tasks.items():
         for role, ids in (("gallery", task.gallery), ("test", task.queries["test"][0])):
@@ -250,6 +251,18 @@ def test_a_resumed_run_refuses_a_different_corpus(tiny, tmp_path):
         f.write("0" * 64)  # as if data.dir had been rebuilt from other settings since
     with pytest.raises(UserError, match="checksum 000000000000"):
         train.run(smoke_config(**overrides, **{"fl.rounds": 2}), str(tmp_path / "run"))
+
+
+def test_a_config_with_another_front_end_is_refused_by_name(tiny):
+    """The cache holds Slaney-scale log-mels: asking for BYOL-A's HTK scale (or 2 s clips)
+    must not train on them silently."""
+    from fassl_jax.data import datasets
+    from fassl_jax.errors import DataError
+
+    with pytest.raises(DataError, match="mel_scale='slaney'.*mel_scale='htk'"):
+        datasets.from_corpus(tiny[0], LogMelConfig(mel_scale="htk"), 1.0)
+    with pytest.raises(DataError, match="asks for 2.0 s clips"):
+        datasets.from_corpus(tiny[0], LogMelConfig(), 2.0)
 
 
 def test_the_general_corpus_plan_is_large_heterogeneous_and_natural():

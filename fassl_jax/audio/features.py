@@ -15,6 +15,10 @@ class LogMelConfig(NamedTuple):
     f_min: float = 60.0
     f_max: float = 7800.0
     eps: float = 1e-5  # just under FSDD's noise floor, so zero padding is not an outlier
+    # librosa's defaults (Slaney's mel scale, filters normalised to equal area); BYOL-A's
+    # torchaudio front end uses "htk" and "none".
+    mel_scale: str = "slaney"  # "slaney" | "htk"
+    mel_norm: str = "slaney"  # "slaney" | "none"
 
     def num_frames(self, num_samples: int) -> int:
         return 1 + num_samples // self.hop_length  # center=True
@@ -23,12 +27,26 @@ class LogMelConfig(NamedTuple):
 DEFAULT = LogMelConfig()
 
 
+MEL_SCALES, MEL_NORMS = ("slaney", "htk"), ("slaney", "none")
+
+
 def mel_filterbank(cfg: LogMelConfig) -> np.ndarray:
-    """Slaney-normalised mel filters, [n_fft // 2 + 1, n_mels]."""
+    """Triangular mel filters, [n_fft // 2 + 1, n_mels], on cfg's mel scale and norm."""
     import librosa  # here: what only needs LogMelConfig (the round, benchmarks) stays light
 
+    if cfg.mel_scale not in MEL_SCALES or cfg.mel_norm not in MEL_NORMS:
+        raise ValueError(
+            f"mel_scale {cfg.mel_scale!r} / mel_norm {cfg.mel_norm!r}: choose from "
+            f"{MEL_SCALES} / {MEL_NORMS}"
+        )
     fb = librosa.filters.mel(
-        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.f_min, fmax=cfg.f_max
+        sr=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        n_mels=cfg.n_mels,
+        fmin=cfg.f_min,
+        fmax=cfg.f_max,
+        htk=cfg.mel_scale == "htk",
+        norm="slaney" if cfg.mel_norm == "slaney" else None,
     )
     return fb.T.astype(np.float32)
 

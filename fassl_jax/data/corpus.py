@@ -62,14 +62,19 @@ def open_corpus(folder: str) -> Corpus:
     return Corpus(features, columns, tasks, info)
 
 
-def check_front_end(corpus: Corpus, n_mels: int, eps: float, clip_seconds: float) -> None:
-    """The cache's log-mels must be the ones the config describes."""
-    lm = corpus.info["settings"]["log_mel"]
-    if (lm["n_mels"], lm["eps"], clip_seconds) != (n_mels, eps, 1.0):
+def check_front_end(corpus: Corpus, log_mel, clip_seconds: float) -> None:
+    """The cache's log-mels must be the ones the config describes (log_mel: a LogMelConfig;
+    a setting a cache does not record is at its default)."""
+    want = log_mel._asdict()
+    held = {**type(log_mel)()._asdict(), **corpus.info["settings"]["log_mel"]}
+    differ = sorted(k for k in want if held.get(k) != want[k])
+    if differ or clip_seconds != 1.0:
+        got = ", ".join(f"{k}={held.get(k)!r}" for k in differ)
+        asked = ", ".join(f"{k}={want[k]!r}" for k in differ)
         raise DataError(
-            f"the corpus cache holds 1 s clips as {lm['n_mels']}-bin log-mels (eps {lm['eps']}); "
-            f"the config asks for {clip_seconds} s, {n_mels} bins (eps {eps}): set "
-            "data.clip_seconds=1.0 and audio.n_mels / audio.eps to the cache's, or rebuild it"
+            f"the corpus cache holds 1 s clips as log-mels with {got or 'these settings'}; the "
+            f"config asks for {clip_seconds} s clips{', ' + asked if asked else ''}: set "
+            "data.clip_seconds=1.0 and config.audio to the cache's settings, or rebuild it"
         )
 
 

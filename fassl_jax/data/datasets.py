@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fassl_jax.audio.features import LogMelConfig
 from fassl_jax.data import corpus as corpus_lib
 from fassl_jax.data.audioset import AudioSet, encode_labels
 from fassl_jax.errors import UserError
@@ -59,9 +60,9 @@ def from_audioset(data: AudioSet, source: str) -> Dataset:
     return Dataset(pretrain.audio, pretrain, eval_clips, tasks, mean, std)
 
 
-def from_corpus(folder: str, n_mels: int, eps: float, clip_seconds: float) -> Dataset:
+def from_corpus(folder: str, log_mel: LogMelConfig, clip_seconds: float) -> Dataset:
     c = corpus_lib.open_corpus(folder)
-    corpus_lib.check_front_end(c, n_mels, eps, clip_seconds)
+    corpus_lib.check_front_end(c, log_mel, clip_seconds)
     n = c.num_pretrain
     pool = c.features[:n]  # a view of the memory map: nothing is read yet
     label_columns = [
