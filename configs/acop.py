@@ -22,4 +22,6 @@ def get_config(mode: str = "federated"):
         gain_db=6.0,
         noise_std=0.05,
     )
+    # Scored as it trains: the mean embedding of 28-frame windows (not the whole clip).
+    c.eval.window_frames = c.ssl.subclip_frames
     return c

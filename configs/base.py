@@ -76,6 +76,10 @@ def get_config():
 
     # FASSL: every `every` rounds the global encoder is scored on each task's selection and
     # test splits; per task the best round by selection Recall@1 is kept in workdir/best.
-    c.eval = dict(every=10, recall_at=(1, 5, 10, 20, 50), batch_size=256)
+    # window_frames > 0: embed each clip as the mean over windows of that many frames, every
+    # window_hop frames (0: half a window), e.g. an encoder trained on short sub-clips.
+    c.eval = dict(
+        every=10, recall_at=(1, 5, 10, 20, 50), batch_size=256, window_frames=0, window_hop=0
+    )
     c.checkpoint = dict(every=1, keep=2)
     return c

@@ -4,6 +4,7 @@ import inspect
 
 import ml_collections
 
+from fassl_jax.audio.features import MEL_NORMS, MEL_SCALES
 from fassl_jax.data.partitions import PARTITIONS
 from fassl_jax.data.pool import MODES as POOL_MODES
 from fassl_jax.data.sources import SOURCES
@@ -28,6 +29,8 @@ _CHOICES = {
     "client.optimizer": CLIENT_OPTIMIZERS,
     "server.optimizer": SERVER_OPTIMIZERS,
     "aggregator.rule": AGGREGATORS,
+    "audio.mel_scale": MEL_SCALES,
+    "audio.mel_norm": MEL_NORMS,
 }
 _AT_LEAST = {
     "fl.rounds": 1,
@@ -41,6 +44,8 @@ _AT_LEAST = {
     "model.embed_dim": 1,
     "eval.every": 1,
     "eval.batch_size": 1,
+    "eval.window_frames": 0,
+    "eval.window_hop": 0,
     "checkpoint.keep": 1,
     "partition.num_clients": 1,
     "partition.splits_per_group": 1,

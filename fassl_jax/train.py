@@ -184,7 +184,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             embed_fn, data.eval_clips, data.tasks, e.recall_at, e.batch_size
         )
 
-    encoder_eval = evaluator(lambda v, x: method.model.encoder.apply(v, x, train=False))
+    embed = lambda v, x: method.model.encoder.apply(v, x, train=False)  # noqa: E731
+    if config.eval.window_frames > 0:  # the encoder sees clips of its training length
+        w = config.eval.window_frames
+        embed = retrieval.windowed(embed, w, config.eval.window_hop or max(w // 2, 1))
+    encoder_eval = evaluator(embed)
     pool = ClientPool(data.pool, config.data, mesh)
     cohort_sharding = (
         placement.split_clients(mesh) if pad_clients_to > 1 else placement.replicated(mesh)

@@ -105,3 +105,14 @@ def test_task_evaluator_scores_each_task_against_its_own_gallery():
             assert got[split][name]["recall@1"] == pytest.approx(hit.mean())
         assert test_only["test"][name] == got["test"][name]
     assert set(test_only) == {"test"}
+
+
+def test_windowed_embedding_is_the_mean_over_windows():
+    clips = np.random.default_rng(0).normal(size=(3, 20, 4)).astype(np.float32)
+    embed = lambda v, x: np.concatenate([x.max(axis=1), x[:, 0]], -1)  # noqa: E731
+    got = retrieval.windowed(embed, 8, 5)(None, clips)
+    starts = [0, 5, 10]  # 15 would run past 20 frames
+    want = np.mean([embed(None, clips[:, s : s + 8]) for s in starts], axis=0)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    with pytest.raises(ValueError, match="window_frames=30 exceeds the clips' 20 frames"):
+        retrieval.windowed(embed, 30, 5)(None, clips)

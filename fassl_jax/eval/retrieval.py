@@ -148,6 +148,22 @@ class TaskEvaluator:
         return out
 
 
+def windowed(embed_fn, window: int, hop: int):
+    """embed_fn on every `window`-frame stretch of a clip (starting every `hop` frames),
+    averaged: scores an encoder on clips of the length it trained on (ACOP's sub-clips)."""
+
+    def embed(variables, clips):  # [B, T, F]
+        b, t, f = clips.shape
+        if window > t:
+            raise ValueError(f"eval.window_frames={window} exceeds the clips' {t} frames")
+        starts = np.arange(0, t - window + 1, hop)
+        frames = starts[:, None] + np.arange(window)  # [W, window], static
+        windows = clips[:, frames].reshape(b * len(starts), window, f)
+        return embed_fn(variables, windows).reshape(b, len(starts), -1).mean(axis=1)
+
+    return embed
+
+
 def mean_log_mel(mean: float, std: float) -> Callable[[Any, jax.Array], jax.Array]:
     """The log-mel baseline: standardised log-mel averaged over time. Ignores variables."""
 
