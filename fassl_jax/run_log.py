@@ -1,7 +1,16 @@
-"""The run's record on disk: metrics.jsonl (one JSON object per round) and summary.json."""
+"""The run's record on disk: metrics.jsonl (one JSON object per round) and summary.json, and
+the lock that keeps one run per workdir."""
 
+import contextlib
+import datetime
+import fcntl
 import json
 import os
+import socket
+
+from fassl_jax.errors import UserError
+
+LOCK_FILE = "run.lock"
 
 
 class MetricsLog:
@@ -37,3 +46,27 @@ def write_atomically(path: str, text: str) -> None:
 
 def write_json(path: str, obj) -> None:
     write_atomically(path, json.dumps(obj, indent=2) + "\n")
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: str):
+    """Holds an exclusive lock on workdir/run.lock while a run trains there: a second run on
+    the same workdir stops at once, naming the holder. The lock is the OS's (flock), so it
+    goes with the process, however the process ends."""
+    path = os.path.join(workdir, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "another process"
+            raise UserError(
+                f"{workdir} is in use by {holder}; wait for that run to end or use another "
+                "--workdir"
+            ) from None
+        os.ftruncate(fd, 0)
+        started = datetime.datetime.now().isoformat(timespec="seconds")
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {started}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -26,7 +26,7 @@ from fassl_jax.errors import ConfigError, UserError
 from fassl_jax.eval import retrieval
 from fassl_jax.federated import parts, placement
 from fassl_jax.models.heads import encoder_variables
-from fassl_jax.run_log import MetricsLog, write_json
+from fassl_jax.run_log import MetricsLog, workdir_lock, write_atomically, write_json
 
 # Keys a resumed run may change: how long it runs, how often it evaluates or saves, and
 # where the (same) data lives.
@@ -86,8 +86,7 @@ def check_workdir_config(workdir: str, config) -> None:
                 f"{workdir} holds a run with another config (differs in {', '.join(diffs)}); "
                 "use a new --workdir or the same config"
             )
-    with open(path, "w") as f:
-        f.write(config.to_json(indent=2))
+    write_atomically(path, config.to_json(indent=2))
 
 
 def check_data_identity(workdir: str, identity: str | None) -> None:
@@ -103,8 +102,7 @@ def check_data_identity(workdir: str, identity: str | None) -> None:
                 f"{workdir} was trained on a corpus with checksum {old[:12]}; data.dir now "
                 f"holds {identity[:12]}; use a new --workdir or the corpus it was trained on"
             )
-    with open(path, "w") as f:
-        f.write(identity + "\n")
+    write_atomically(path, identity + "\n")
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -117,6 +115,11 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     config_check.validate(config)
     os.makedirs(workdir, exist_ok=True)
+    with workdir_lock(workdir):
+        return _run(config, workdir)
+
+
+def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     check_workdir_config(workdir, config)
 
     # --- Data: log-mels; clients see only the pretraining audio, never its labels.

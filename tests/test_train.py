@@ -268,3 +268,18 @@ def final_checkpoint(config, workdir):
     out = ckpt.restore(build.init_state(config, method, server_tx, aggregator), with_clients=True)
     ckpt.close()
     return out
+
+
+def test_a_second_run_on_a_busy_workdir_refuses_at_once_and_changes_nothing(tmp_path):
+    from fassl_jax.errors import UserError
+    from fassl_jax.run_log import workdir_lock
+
+    workdir = str(tmp_path / "run")
+    os.makedirs(workdir)
+    with workdir_lock(workdir):  # as a first run does while it trains
+        before = sorted(os.listdir(workdir))
+        with pytest.raises(UserError, match=rf"in use by pid {os.getpid()} on .* since "):
+            train.run(smoke_config(), workdir)
+        assert sorted(os.listdir(workdir)) == before  # no config.json, no metrics
+    train.run(smoke_config(**{"fl.rounds": 1}), workdir)  # released: the next run trains
+    assert os.path.exists(os.path.join(workdir, "summary.json"))
