@@ -64,6 +64,69 @@ _POSITIVE = (
 )
 
 
+# SSL and augmentation options, whichever method has them: (low, high, low inclusive).
+_SSL_RANGES = {
+    "temperature": (0.0, None, False),
+    "proj_dim": (1, None, True),
+    "proj_hidden": (1, None, True),
+    "pair_dim": (1, None, True),
+    "num_subclips": (2, None, True),
+    "gap_frames": (0, None, True),
+    "dropout": (0.0, 1.0, True),
+    "gain_db": (0.0, None, True),
+    "noise_std": (0.0, None, True),
+    "time_masks": (0, None, True),
+    "freq_masks": (0, None, True),
+    "lambda_offdiag": (0.0, None, True),
+    "target_decay": (0.0, 1.0, True),
+    "mixup_ratio": (0.0, 1.0, True),
+    "mixup_bank": (1, None, True),
+}
+_INTEGERS = ("proj_dim", "proj_hidden", "pair_dim", "num_subclips", "gap_frames", "time_masks",
+             "freq_masks", "mixup_bank", "crop_frames", "subclip_frames")  # fmt: skip
+MIN_FRAMES = 8  # the encoders pool time by 2 three times
+
+
+def _in_range(value, low, high, low_inclusive) -> bool:
+    above = value >= low if low_inclusive else value > low
+    return above and (high is None or value <= high)
+
+
+def _check_ssl_options(config: ml_collections.ConfigDict) -> None:
+    from fassl_jax.build import clip_frames  # the clip's length in frames, from the front end
+
+    ssl, frames = config.ssl, clip_frames(config)
+    for key, value in ssl.items():
+        if key in _INTEGERS and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"config.ssl.{key} must be a whole number (got {value!r})")
+        if key in _SSL_RANGES:
+            low, high, inclusive = _SSL_RANGES[key]
+            if not isinstance(value, int | float) or not _in_range(value, low, high, inclusive):
+                bound = f"{'>=' if inclusive else '>'} {low}" + (f" and <= {high}" if high else "")
+                raise ConfigError(f"config.ssl.{key} must be {bound} (got {value!r})")
+    for key in ("rrc_scale", "rrc_freq_scale"):
+        value = ssl.get(key)
+        if value is None:
+            continue
+        if len(value) != 2 or not 0 < value[0] <= value[1]:
+            raise ConfigError(f"config.ssl.{key} must be (low, high) with 0 < low <= high "
+                              f"(got {value!r})")  # fmt: skip
+    if "crop_frames" in ssl and not MIN_FRAMES <= ssl.crop_frames <= frames:
+        raise ConfigError(
+            f"config.ssl.crop_frames={ssl.crop_frames} must lie in {MIN_FRAMES}..{frames}, the "
+            f"clip's frames at data.clip_seconds={config.data.clip_seconds}"
+        )
+    if "subclip_frames" in ssl:
+        n, gap = ssl.get("num_subclips", 3), ssl.get("gap_frames", 0)
+        span = n * ssl.subclip_frames + (n - 1) * gap
+        if ssl.subclip_frames < MIN_FRAMES or span > frames:
+            raise ConfigError(
+                f"config.ssl: {n} sub-clips of {ssl.subclip_frames} frames with gaps of {gap} "
+                f"need {span} frames and each at least {MIN_FRAMES}; the clip has {frames}: "
+                "lower subclip_frames or gap_frames"
+            )
+
+
 def _get(config: ml_collections.ConfigDict, dotted: str):
     node = config
     for part in dotted.split("."):
@@ -97,9 +160,25 @@ def validate(config: ml_collections.ConfigDict) -> None:
         parse_keep_local(config.fl.keep_local)
     except ValueError as e:
         raise ConfigError(f"config.fl.keep_local={config.fl.keep_local!r}: {e}") from None
-    for k in config.eval.recall_at:
+    recall_at = config.eval.recall_at
+    if isinstance(recall_at, str | int) or not all(
+        isinstance(k, int) and not isinstance(k, bool) for k in recall_at
+    ):
+        raise ConfigError(
+            f"config.eval.recall_at={recall_at!r} must be a tuple of whole numbers, e.g. (1, 5)"
+        )
+    for k in recall_at:
         if k < 1:
             raise ConfigError(f"config.eval.recall_at holds {k}; every k must be >= 1")
+    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
+        raise ConfigError(f"config.seed must be a whole number >= 0 (got {config.seed!r})")
+    if not 0.0 <= config.model.dropout < 1.0:
+        raise ConfigError(f"config.model.dropout must be in [0, 1) (got {config.model.dropout})")
+    if config.partition.size_sigma < 0:
+        raise ConfigError(
+            f"config.partition.size_sigma must be >= 0 (got {config.partition.size_sigma})"
+        )
+    _check_ssl_options(config)
 
 
 def _check_options(config, section: str, name_key: str, builders: dict, skip: int, hint: str):
