@@ -82,4 +82,6 @@ def get_config():
         every=10, recall_at=(1, 5, 10, 20, 50), batch_size=256, window_frames=0, window_hop=0
     )
     c.checkpoint = dict(every=1, keep=2)
+    # Output that is not a terminal gets a line every `every` rounds (and at scored rounds).
+    c.log = dict(every=1)
     return c

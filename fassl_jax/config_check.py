@@ -47,6 +47,7 @@ _AT_LEAST = {
     "eval.window_frames": 0,
     "eval.window_hop": 0,
     "checkpoint.keep": 1,
+    "log.every": 1,
     "partition.num_clients": 1,
     "partition.splits_per_group": 1,
     "partition.clips_per_client": 1,

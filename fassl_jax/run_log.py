@@ -70,3 +70,33 @@ def workdir_lock(workdir: str):
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+class ProgressLines:
+    """When output is not a terminal (nohup, CI, Slurm), one line every `every` rounds and at
+    every scored round: loss, clients, mean seconds a round, ETA, and the select Recall@1
+    per task when scored. (A terminal gets tqdm's bar instead.)"""
+
+    def __init__(self, start: int, total: int, every: int, enabled: bool, out=None):
+        import sys
+
+        self.start, self.total, self.every, self.enabled = start, total, every, enabled
+        self.out = out or sys.stdout
+        self.seconds = 0.0
+
+    def round(self, record: dict) -> None:
+        self.seconds += record["seconds"] + record.get("eval_seconds", 0.0)
+        r = record["round"]
+        scored = "eval_seconds" in record
+        if not self.enabled or not (scored or r % self.every == 0 or r == self.total):
+            return
+        mean = self.seconds / (r - self.start)
+        eta = datetime.timedelta(seconds=round(mean * (self.total - r)))
+        line = (
+            f"round {r}/{self.total}  loss {record['loss']:.4f}  clients {record['clients']}  "
+            f"{mean:.2f} s/round  ETA {eta}"
+        )
+        if scored:
+            picks = sorted(k for k in record if k.startswith("select/") and k.endswith("@1"))
+            line += "  select R@1: " + " ".join(f"{k.split('/')[1]} {record[k]:.3f}" for k in picks)
+        print(line, file=self.out, flush=True)

@@ -9,6 +9,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from configs import base
 from fassl_jax import config_check, fassl
 from fassl_jax.build import (
     build_method,
@@ -26,7 +27,13 @@ from fassl_jax.errors import ConfigError, UserError
 from fassl_jax.eval import retrieval
 from fassl_jax.federated import parts, placement
 from fassl_jax.models.heads import encoder_variables
-from fassl_jax.run_log import MetricsLog, workdir_lock, write_atomically, write_json
+from fassl_jax.run_log import (
+    MetricsLog,
+    ProgressLines,
+    workdir_lock,
+    write_atomically,
+    write_json,
+)
 
 # Keys a resumed run may change: how long it runs, how often it evaluates or saves, and
 # where the (same) data lives.
@@ -39,6 +46,7 @@ RESUMABLE_CHANGES = (
     "data.cache_dir",
     "data.pool",  # where clips are read from changes no result
     "data.pool_gb",
+    "log.every",
 )
 
 
@@ -79,6 +87,9 @@ def check_workdir_config(workdir: str, config) -> None:
         with open(path) as f:
             old = _flat(json.load(f))
         new = _flat(json.loads(config.to_json()))
+        # An option added to the project since the run started holds its default there.
+        defaults = _flat(json.loads(base.get_config().to_json()))
+        old = {**{k: v for k, v in defaults.items() if k not in old and k in new}, **old}
         diffs = [k for k in old.keys() | new.keys() if old.get(k) != new.get(k)]
         diffs = sorted(k for k in diffs if k not in RESUMABLE_CHANGES)
         if diffs:
@@ -203,6 +214,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     bar = tqdm.tqdm(
         range(start, fl.rounds), initial=start, total=fl.rounds, unit="round", disable=None
     )
+    if start > 0:
+        print(f"{workdir}: resumed from round {start} of {fl.rounds}", flush=True)
+    lines = ProgressLines(start, fl.rounds, config.log.every, enabled=bool(bar.disable))
     for r in bar:
         t0 = time.perf_counter()
         ids = (
@@ -250,6 +264,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             record["eval_seconds"] = round(time.perf_counter() - t1, 3)
             seconds["eval"] += record["eval_seconds"]
         log.write(record)
+        lines.round(record)
         if (r + 1) % config.checkpoint.every == 0 or r + 1 == fl.rounds:
             meta = {
                 "input_mean": input_mean,

@@ -142,6 +142,35 @@ def test_resume_continues_exactly(runs, tmp_path):
     assert summary["tasks"] == runs["a"][1]["tasks"]  # FASSL's bests survive the restart
 
 
+def test_resume_says_so_and_prints_a_line_per_round_when_not_a_terminal(runs, tmp_path, capsys):
+    """Under pytest stdout is not a terminal: no bar, one line per round (log.every=1) with
+    the select scores at scored rounds; a resume says where it starts."""
+    workdir = str(tmp_path)
+    train.run(smoke_config(**{"fl.rounds": 2}), workdir)
+    first = capsys.readouterr().out.splitlines()
+    rounds = [line for line in first if line.startswith("round ")]
+    assert [line.split()[1] for line in rounds] == ["1/2", "2/2"]
+    assert all("ETA" in line and "select R@1: pattern" in line for line in rounds)
+    train.run(smoke_config(), workdir)
+    out = capsys.readouterr().out
+    assert f"{workdir}: resumed from round 2 of 3" in out and "round 3/3" in out
+
+
+def test_a_run_from_before_an_option_existed_resumes(runs, tmp_path):
+    """A config.json without an option added since (at its default now) is the same config."""
+    workdir = str(tmp_path)
+    train.run(smoke_config(**{"fl.rounds": 2}), workdir)
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+        old = json.load(f)
+    del old["fl"]["stratify"], old["log"]  # as written before these existed
+    with open(path, "w") as f:
+        json.dump(old, f)
+    train.run(smoke_config(), workdir)
+    resumed = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    assert [r["round"] for r in resumed] == [1, 2, 3]
+
+
 def test_resume_drops_log_lines_the_checkpoint_does_not_hold(runs, tmp_path):
     """A crash between a round's log line and its checkpoint must not duplicate the round."""
     workdir = str(tmp_path)
