@@ -103,5 +103,10 @@ def main(argv):
     print(json.dumps(scores))
 
 
-if __name__ == "__main__":
+def cli():
+    """The console script."""
     launch.run_cli(app, main, sys.argv, module="fassl_jax.evaluate")
+
+
+if __name__ == "__main__":
+    cli()

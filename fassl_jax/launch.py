@@ -5,6 +5,7 @@ Imports nothing heavy, so it can re-execute the process before JAX is loaded.
 
 import ctypes.util
 import os
+import re
 import runpy
 import sys
 
@@ -43,10 +44,18 @@ def run_cli(app, main, argv: list[str], module: str) -> None:
     use_tcmalloc(module, argv)
 
     def parse(args):
+        config_file = next((a.split("=", 1)[1] for a in args if a.startswith("--config=")), "")
+        path = config_file.partition(":")[0]
+        if path and not os.path.exists(path):  # ml_collections defers this error to first use
+            fail(missing_config_message(config_file))
         try:
             return flags.FLAGS(args)
+        except SystemExit as e:  # absl's --help prints the usage and exits 1
+            if HELP_FLAGS & set(args[1:]):
+                sys.exit(0)
+            raise e
         except flags.Error as e:
-            fail(str(e).replace("\n", " "))
+            fail(flag_error_message(str(e), args))
         except (AttributeError, KeyError):  # ml_collections: an override names no field
             fail(unknown_override_message(args))
 
@@ -57,6 +66,31 @@ def run_cli(app, main, argv: list[str], module: str) -> None:
             fail(str(e))
 
     app.run(guarded, argv, flags_parser=parse)
+
+
+HELP_FLAGS = {"--help", "-h", "--helpshort", "--helpfull", "-?"}
+
+
+def missing_config_message(config_file: str) -> str:
+    path = config_file.partition(":")[0]
+    return (
+        f"--config={config_file}: {path} does not exist (paths are relative to where you "
+        "run; the repository's configs/ has quickstart.py, general.py, ...)"
+    )
+
+
+def flag_error_message(message: str, argv: list[str]) -> str:
+    """One line for a bad flag; a config file that is missing or whose get_config raised
+    gets its own message, not ml_collections' traceback."""
+    config_file = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "")
+    path = config_file.partition(":")[0]
+    if "Error whilst parsing config file" in message or "No such file" in message:
+        if path and not os.path.exists(path):
+            return missing_config_message(config_file)
+        raised = re.findall(r"(\w+(?:Error|Exception): .*?)\s*$", message.strip())
+        if raised:
+            return f"--config={config_file}: {raised[-1]}"
+    return message.replace("\n", " ")
 
 
 def unknown_override_message(argv: list[str]) -> str:

@@ -26,5 +26,10 @@ def main(argv):
     print(launch.summary_table(summary))
 
 
-if __name__ == "__main__":
+def cli():
+    """The console script."""
     launch.run_cli(app, main, sys.argv, module="fassl_jax.main")
+
+
+if __name__ == "__main__":
+    cli()

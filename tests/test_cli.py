@@ -53,6 +53,24 @@ def test_invalid_config_values(tmp_path):
     assert_one_line_error(main_with(tmp_path, "--config.ssl.method=moco"), "ssl.method", "simclr")
 
 
+def test_a_missing_config_file_or_a_wrong_variant_is_one_line(tmp_path):
+    run = lambda config: run_cli("fassl_jax.main", f"--config={config}", f"--workdir={tmp_path}")  # noqa: E731
+    assert_one_line_error(run("configs/nope.py"), "configs/nope.py does not exist")
+    assert_one_line_error(run("configs/general.py:nope"), "config argument 'nope'", "quick")
+
+
+@pytest.mark.parametrize("module", ["fassl_jax.main", "fassl_jax.evaluate", "fassl_jax.study"])
+def test_help_exits_zero_and_console_scripts_are_installed(module):
+    result = run_cli(module, "--help")
+    assert result.returncode == 0 and "--workdir" in result.stdout + result.stderr
+    script = {"fassl_jax.main": "fassl-train", "fassl_jax.evaluate": "fassl-evaluate",
+              "fassl_jax.study": "fassl-study"}[module]  # fmt: skip
+    path = shutil.which(script, path=os.path.dirname(sys.executable))
+    assert path is not None, f"{script} is not installed beside {sys.executable}"
+    result = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "--workdir" in result.stdout + result.stderr
+
+
 def test_empty_data_directory(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

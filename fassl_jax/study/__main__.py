@@ -22,5 +22,10 @@ def main(argv):
     print(f"results: {os.path.join(_WORKDIR.value, 'results.md')}")
 
 
-if __name__ == "__main__":
+def cli():
+    """The console script."""
     launch.run_cli(app, main, sys.argv, module="fassl_jax.study")
+
+
+if __name__ == "__main__":
+    cli()
