@@ -10,6 +10,15 @@ from configs import aggregators, general
 SIMCLR = dict(
     method="simclr", temperature=0.1, proj_dim=128, crop_frames=48, gain_db=6.0, noise_std=0.05
 )
+BARLOW = dict(
+    method="barlow_twins",
+    lambda_offdiag=5e-3,
+    proj_hidden=1024,
+    proj_dim=1024,
+    crop_frames=48,
+    gain_db=6.0,
+    noise_std=0.05,
+)
 TRIALS = {
     # name: (what changes, overrides on configs/general.py:quick)
     "byol_batchnorm": ("BYOL-A, BatchNorm", {"model.norm": "batch"}),
@@ -31,6 +40,30 @@ TRIALS = {
     "byol_groupnorm_150_rounds": (
         "BYOL-A, GroupNorm, 150 rounds (stopped at 70), scored every 10",
         {"fl.rounds": 150, "eval.every": 10},
+    ),
+    "byol_groupnorm_no_mixup": ("BYOL-A, GroupNorm, no mixup", {"ssl.mixup_ratio": 0.0}),
+    "byol_groupnorm_time_only_no_mixup": (
+        "BYOL-A, GroupNorm, time-only resize crop, no mixup",
+        {"ssl.rrc_freq_scale": (1.0, 1.0), "ssl.mixup_ratio": 0.0},
+    ),
+    "barlow_groupnorm": ("Barlow Twins (SimCLR's views), GroupNorm", {"ssl": BARLOW}),
+    "byol_groupnorm_stratified": (
+        "BYOL-A, GroupNorm, cohorts spread evenly over the four domains",
+        {"fl.stratify": "domain"},
+    ),
+    # From here on BYOL-A standardises before augmenting and post-normalises (its own order).
+    "byol_groupnorm_post_norm": ("BYOL-A in its own normalisation order, GroupNorm", {}),
+    "byol_groupnorm_post_norm_crop96": (
+        "BYOL-A in its own normalisation order, GroupNorm, 96-frame crops (BYOL-A's)",
+        {"ssl.crop_frames": 96},
+    ),
+    "byol_groupnorm_post_norm_32ch": (
+        "BYOL-A in its own normalisation order, GroupNorm, 32 channels",
+        {"model.channels": 32},
+    ),
+    "byol_groupnorm_post_norm_d1024": (
+        "BYOL-A in its own normalisation order, GroupNorm, embedding 1024 (projector 2048)",
+        {"model.embed_dim": 1024, "ssl.proj_hidden": 2048},
     ),
     "simclr_groupnorm": ("SimCLR (crop, gain, noise), GroupNorm", {"ssl": SIMCLR}),
     "byol_groupnorm_centralized": ("BYOL-A, GroupNorm, centralized", {"mode": "centralized"}),
