@@ -2,10 +2,14 @@
 half-written (orbax commits each step atomically)."""
 
 import os
+import shutil
+import time
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from fassl_jax.errors import UserError
 
 
 class Checkpointer:
@@ -22,8 +26,9 @@ class Checkpointer:
         return os.path.isdir(d) and any(name.isdigit() for name in os.listdir(d))
 
     def __init__(self, workdir: str, keep: int = 2):
+        self.directory_path = self.directory(workdir)
         self.manager = ocp.CheckpointManager(
-            self.directory(workdir),
+            self.directory_path,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
         )
 
@@ -50,6 +55,46 @@ class Checkpointer:
             items["clients"] = ocp.args.StandardRestore()
         out = self.manager.restore(step, args=ocp.args.Composite(**items))
         return out.state, out.meta, out.clients if with_clients else None
+
+    def restore_newest_readable(
+        self, like: Any, with_clients: bool = False, warn=None
+    ) -> tuple[Any, dict, dict | None]:
+        """restore() of the newest checkpoint that reads back; a damaged one (a torn or
+        flipped file) is reported through `warn` and the one before it is tried."""
+        steps = sorted(self.manager.all_steps(), reverse=True)
+        for i, step in enumerate(steps):
+            try:
+                restored = self.restore(like, step, with_clients)
+            except Exception as e:  # orbax raises many kinds for damaged files
+                older = f"falling back to round {steps[i + 1]}" if i + 1 < len(steps) else ""
+                if warn is not None:
+                    reason = (
+                        f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                        if str(e)
+                        else type(e).__name__
+                    )
+                    warn(
+                        f"checkpoint of round {step} is unreadable ({reason}); "
+                        f"{older or 'none older'}"
+                    )
+                continue
+            self._set_aside(steps[:i])  # the round's step numbers are saved again
+            return restored
+        raise UserError(
+            f"no checkpoint in {self.directory_path} reads back; move the folder away to "
+            "start the run afresh"
+        )
+
+    def _set_aside(self, steps) -> None:
+        """Moves unreadable checkpoints to workdir/damaged_checkpoints/ (kept, never read)."""
+        if not steps:
+            return
+        aside = os.path.join(os.path.dirname(self.directory_path), "damaged_checkpoints")
+        os.makedirs(aside, exist_ok=True)
+        for step in steps:
+            src = os.path.join(self.directory_path, str(step))
+            shutil.move(src, os.path.join(aside, f"{step}_{int(time.time())}"))
+        self.manager.reload()
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

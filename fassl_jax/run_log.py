@@ -22,9 +22,13 @@ class MetricsLog:
         kept = []
         if os.path.exists(path):
             with open(path) as f:
-                kept = [
-                    line for line in f if line.strip() and json.loads(line)["round"] <= rounds_done
-                ]
+                for line in f:
+                    try:
+                        record = json.loads(line) if line.strip() else None
+                    except json.JSONDecodeError:  # a line torn by a crash mid-write
+                        continue
+                    if record is not None and record["round"] <= rounds_done:
+                        kept.append(line if line.endswith("\n") else line + "\n")
         write_atomically(path, "".join(kept))
 
     def write(self, record: dict) -> None:

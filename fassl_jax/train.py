@@ -183,7 +183,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     ckpt = Checkpointer(workdir, keep=config.checkpoint.keep)
     bests, seconds = fassl.init(), {"train": 0.0, "eval": 0.0}
     if ckpt.latest_round() is not None:
-        state, meta, saved = ckpt.restore(state, with_clients=client_states.keeps_anything)
+        state, meta, saved = ckpt.restore_newest_readable(
+            state, client_states.keeps_anything, warn=lambda m: print(f"warning: {m}", flush=True)
+        )
         if saved is not None:
             client_states.load_arrays(saved)
         bests, seconds = meta["fassl"], meta["seconds"]

@@ -171,6 +171,33 @@ def test_a_run_from_before_an_option_existed_resumes(runs, tmp_path):
     assert [r["round"] for r in resumed] == [1, 2, 3]
 
 
+@pytest.mark.parametrize("damage", ["meta", "state"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(runs, tmp_path, capsys, damage):
+    """The newest checkpoint's meta or array data overwritten with junk, and a torn last line
+    in metrics.jsonl: the resume says which round it could not read, continues from the
+    round before, and finishes with the uninterrupted run's record."""
+    workdir = str(tmp_path)
+    train.run(smoke_config(**{"fl.rounds": 2}), workdir)
+    step = os.path.join(workdir, "checkpoints", "2", damage)
+    for root, _, files in os.walk(step):
+        for name in files:
+            if name != "commit_success.txt":
+                with open(os.path.join(root, name), "wb") as f:
+                    f.write(b"\x00junk")
+    with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
+        f.write('{"round": 3, "lo')  # a line torn mid-write
+    capsys.readouterr()
+    summary = train.run(smoke_config(), workdir)
+    out = capsys.readouterr().out
+    assert "checkpoint of round 2 is unreadable" in out and "falling back to round 1" in out
+    assert "resumed from round 1 of 3" in out
+    resumed = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    straight = read_metrics(os.path.join(runs["a"][0], "metrics.jsonl"))
+    assert without_timings(resumed) == without_timings(straight)
+    assert summary["tasks"] == runs["a"][1]["tasks"]
+    assert os.listdir(os.path.join(workdir, "damaged_checkpoints"))  # kept aside, not lost
+
+
 def test_resume_drops_log_lines_the_checkpoint_does_not_hold(runs, tmp_path):
     """A crash between a round's log line and its checkpoint must not duplicate the round."""
     workdir = str(tmp_path)
