@@ -30,6 +30,7 @@ flags.mark_flags_as_required(["workdir", "data"])
 def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str, float]]:
     import jax
     import ml_collections
+    import numpy as np
 
     from fassl_jax import build, fassl
     from fassl_jax.checkpoints import Checkpointer
@@ -71,9 +72,16 @@ def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str
     encoder = build.build_method(config, mean, std).model.encoder
 
     clips = audiofolder.load(path, clip_seconds=config.data.clip_seconds)
-    clips = sources.to_log_mel(clips, build.log_mel_config(config), sources.default_cache_dir())
+    d = config.data
+    cache = None if d.cache_dir == "none" else d.cache_dir or sources.default_cache_dir()
+    clips = sources.to_log_mel(clips, build.log_mel_config(config), cache)
+    labels = clips.labels["label"]
     if set(clips.split) == {"all"}:
         eval_data = retrieval.RetrievalData(clips.audio, clips.labels, None, None)
+        counts = np.bincount(labels)
+        lonely = int(np.sum(counts[labels] == 1))
+        layout = f"{len(labels)} clips, {len(counts[counts > 0])} labels, leave-one-out"
+        why = "their label has no other clip"
     else:
         train_part, test_part = (
             clips.subset(clips.split == "train"),
@@ -81,6 +89,16 @@ def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str
         )
         eval_data = retrieval.RetrievalData(
             test_part.audio, test_part.labels, train_part.audio, train_part.labels
+        )
+        known = set(train_part.labels["label"].tolist())
+        lonely = sum(int(lab not in known) for lab in test_part.labels["label"].tolist())
+        layout = f"{len(test_part.audio)} test queries against {len(train_part.audio)} train clips"
+        why = "their label has no clip in train/"
+    print(f"{path}: {layout}", file=sys.stderr)
+    if lonely:
+        print(
+            f"warning: {lonely} queries can never be hits ({why}); they count as misses",
+            file=sys.stderr,
         )
 
     def score(embed_fn, variables):

@@ -159,6 +159,33 @@ def test_evaluate_on_the_runs_own_clips_reproduces_the_runs_scores(tmp_path, smo
     assert scores["model"] != scores["random_init"]  # so the check tells the two apart
 
 
+def test_evaluate_counts_clips_and_warns_of_queries_that_cannot_hit(tmp_path, smoke_workdir):
+    """Upper-case .WAV and .flac files are read; a label with one clip (leave-one-out) is
+    reported, as is the file count."""
+    clips = synthetic.load(num_patterns=3, num_sources=2, takes=2, clip_seconds=0.3)
+    for i, (wave, label) in enumerate(zip(clips.audio, clips.labels["pattern"], strict=True)):
+        folder = tmp_path / f"pattern{label}"
+        folder.mkdir(exist_ok=True)
+        soundfile.write(folder / f"clip{i}.{'WAV' if i % 2 else 'flac'}", wave, 16_000)
+    (tmp_path / "lonely").mkdir()
+    soundfile.write(tmp_path / "lonely" / "only.wav", clips.audio[0], 16_000)
+    result = run_cli(
+        "fassl_jax.evaluate", f"--workdir={smoke_workdir}", f"--data=audiofolder:{tmp_path}"
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{tmp_path}: 13 clips, 4 labels, leave-one-out" in result.stderr
+    assert "warning: 1 queries can never be hits (their label has no other clip)" in result.stderr
+
+
+def test_audio_folder_with_train_but_no_test_says_so(tmp_path):
+    from fassl_jax.data import audiofolder
+    from fassl_jax.errors import DataError
+
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    with pytest.raises(DataError, match="has train/ but no test/"):
+        audiofolder.load(str(tmp_path))
+
+
 def test_evaluate_bad_inputs(tmp_path):
     assert_one_line_error(
         run_cli("fassl_jax.evaluate", f"--workdir={tmp_path}", "--data=folder:/x"),
