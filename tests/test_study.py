@@ -124,8 +124,9 @@ def test_rerun_skips_finished_cells_and_finishes_the_rest(finished, monkeypatch)
     assert strip == [{k: v for k, v in r.items() if k not in timing} for r in table]
 
 
-def test_the_paper_grid_loads_and_every_cell_config_is_valid():
-    grid = study.load_grid(os.path.join(REPO, "configs", "studies", "paper.py"))
+@pytest.mark.parametrize("spec", ["paper.py", "paper.py:full", "paper_fsdd.py"])
+def test_the_paper_grids_load_and_every_cell_config_is_valid(spec):
+    grid = study.load_grid(os.path.join(REPO, "configs", "studies", spec))
     todo = study.cells(grid)
     per_seed = len(grid.methods) * (len(grid.aggregators) * len(grid.partitions) + 1)
     assert len(todo) == per_seed * len(grid.seeds)
@@ -142,7 +143,7 @@ def test_study_command_reports_bad_input_in_one_line(tmp_path):
     empty.mkdir()
     result = run_cli(
         "fassl_jax.study",
-        "--grid=configs/studies/paper.py",
+        "--grid=configs/studies/paper_fsdd.py",
         f"--workdir={tmp_path / 'study'}",
         env={"FASSL_DATA_DIR": str(empty)},
     )

@@ -78,10 +78,15 @@ def cells(grid: Grid) -> list[Cell]:
     return out
 
 
-def load_grid(path: str) -> Grid:
+def load_grid(spec: str) -> Grid:
+    """spec: a grid file, optionally with its argument (configs/studies/paper.py:full)."""
+    path, _, arg = spec.partition(":")
     if not os.path.exists(path):
         raise UserError(f"grid file {path} does not exist; see configs/studies/paper.py")
-    grid = runpy.run_path(path)["get_grid"]()
+    try:
+        grid = runpy.run_path(path)["get_grid"](*([arg] if arg else []))
+    except ValueError as e:
+        raise UserError(f"--grid={spec}: {e}") from None
     unknown = set(grid.modes) - {"federated", "centralized"}
     if unknown:
         raise UserError(f"{path}: unknown modes {sorted(unknown)}; use federated, centralized")
