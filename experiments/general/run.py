@@ -98,8 +98,17 @@ def main():
     runs = run_all(args.variant, args.workdir, args.data_dir, seeds, modes)
     text, data = table(runs, seeds, modes)
     command = " ".join(["python experiments/general/run.py", *sys.argv[1:]])
+    with open(os.path.join(args.data_dir, "build_info.json")) as f:
+        checksum = json.load(f)["checksum"][:12]
+    minutes = {
+        mode: np.mean([sum(runs[f"{mode}_s{s}"]["seconds"].values()) for s in seeds]) / 60
+        for mode in modes
+    }
+    timing = ", ".join(f"{mode} {m:.1f} min" for mode, m in minutes.items())
     header = (f"# configs/general.py:{args.variant}: test Recall@1, {len(seeds)} seeds\n\n"
-              f"Made by `{command}`. Speech in word/language/voice is synthetic (espeak-ng); "
+              f"Made by `{command}` on the corpus of checksum {checksum} "
+              f"([build_info.json](build_info.json)); mean training + scoring time per run: "
+              f"{timing}. Speech in word/language/voice is synthetic (espeak-ng); "
               "FSDD is real speech never heard in pretraining.\n\n")  # fmt: skip
     with open(os.path.join(HERE, f"{args.variant}.md"), "w") as f:
         f.write(header + text + "\n")
