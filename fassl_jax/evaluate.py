@@ -12,7 +12,6 @@ PATH/<label>/<file>.wav (leave-one-out retrieval), or PATH/{train,test}/<label>/
 """
 
 import json
-import os
 import sys
 
 from absl import app, flags, logging
@@ -28,48 +27,20 @@ flags.mark_flags_as_required(["workdir", "data"])
 
 
 def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str, float]]:
-    import jax
-    import ml_collections
     import numpy as np
 
-    from fassl_jax import build, fassl
-    from fassl_jax.checkpoints import Checkpointer
+    from fassl_jax import build
     from fassl_jax.data import audiofolder, sources
+    from fassl_jax.encoders_io import load_encoder
     from fassl_jax.errors import UserError
     from fassl_jax.eval import retrieval
-    from fassl_jax.models.heads import encoder_variables
 
     kind, _, path = data.partition(":")
     if kind != "audiofolder" or not path:
         raise UserError(f"--data={data!r}: write it as audiofolder:PATH")
-    config_path = os.path.join(workdir, "config.json")
-    if not os.path.exists(config_path):
-        raise UserError(f"{workdir} holds no run (no config.json); give the --workdir of a run")
-    with open(config_path) as f:
-        config = ml_collections.ConfigDict(json.load(f))
-    ckpt = Checkpointer(workdir)
-    if ckpt.latest_round() is None:
-        raise UserError(f"{workdir} holds no checkpoint yet; run some rounds first")
-
-    # The input statistics are module attributes, not params: any values give the same shapes.
-    method = build.build_method(config, 0.0, 1.0)
-    _, server_tx, aggregator = build.build_optimizers(config)
-    initial = build.init_state(config, method, server_tx, aggregator)
-    initial_encoder = jax.device_get(
-        encoder_variables({"params": initial.params, **initial.model_state})
-    )
-    state, meta, _ = ckpt.restore(initial)
-    ckpt.close()
-    variables = encoder_variables({"params": state.params, **state.model_state})
-    if model != "last":
-        tasks = sorted(meta["fassl"])
-        if model not in tasks:
-            raise UserError(f"--model={model!r}: choose last or a task of this run: {tasks}")
-        best = fassl.BestCheckpoints(workdir)
-        _, variables = best.restore(model, initial_encoder)
-        best.close()
-    mean, std = meta["input_mean"], meta["input_std"]
-    encoder = build.build_method(config, mean, std).model.encoder
+    loaded = load_encoder(workdir, model)
+    config, encoder, variables = loaded.config, loaded.encoder, loaded.variables
+    initial_encoder, mean, std = loaded.initial, loaded.input_mean, loaded.input_std
 
     clips = audiofolder.load(path, clip_seconds=config.data.clip_seconds)
     d = config.data

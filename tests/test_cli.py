@@ -133,7 +133,7 @@ def test_smoke_run_then_evaluate_on_an_audio_folder(tmp_path, smoke_workdir, wit
             f"--data=audiofolder:{folder}",
             "--model=x",
         )
-        assert_one_line_error(result, "--model='x'", "pattern", "source")
+        assert_one_line_error(result, "model 'x'", "pattern", "source")
 
 
 def test_evaluate_on_the_runs_own_clips_reproduces_the_runs_scores(tmp_path, smoke_workdir):
@@ -205,3 +205,37 @@ def test_wav_of_another_sample_rate_is_resampled(tmp_path):
     clip = audio_io.read_clip(str(tmp_path / "a.wav"), 16_000, 16_000)
     assert clip.shape == (16_000,)
     assert np.count_nonzero(clip) == pytest.approx(1600, abs=20)  # 0.1 s of tone, centred
+
+
+def test_hear_api_embeds_windows_of_the_training_length(smoke_workdir):
+    """The HEAR-style module against the encoder applied by hand: a scene embedding is the
+    mean over windows of the training clip length (every half window), a timestamp
+    embedding the window centred on its timestamp, 50 ms apart."""
+    import jax.numpy as jnp
+
+    from fassl_jax import hear
+    from fassl_jax.audio import features
+    from fassl_jax.encoders_io import load_encoder
+
+    model = hear.load_model(str(smoke_workdir))
+    loaded = load_encoder(str(smoke_workdir))
+    audio = synthetic.load(num_patterns=2, num_sources=1, takes=1, clip_seconds=0.7).audio
+    mels = np.asarray(features.log_mel(jnp.asarray(audio), model.log_mel))  # [2, 71, 64]
+    w = model.window_frames  # 0.3 s: 31 frames
+
+    def by_hand(x):
+        return np.asarray(loaded.encoder.apply(loaded.variables, jnp.asarray(x), train=False))
+
+    scene = hear.get_scene_embeddings(audio, model)
+    starts = range(0, mels.shape[1] - w + 1, w // 2)
+    want = np.mean([by_hand(mels[:, s : s + w]) for s in starts], axis=0)
+    assert scene.shape == (2, model.scene_embedding_size)
+    np.testing.assert_allclose(scene, want, rtol=1e-4, atol=1e-5)
+    frames, stamps = hear.get_timestamp_embeddings(audio, model)
+    assert frames.shape[:2] == stamps.shape == (2, len(range(0, mels.shape[1], 5)))
+    np.testing.assert_allclose(np.diff(stamps[0]), 50.0)
+    k = 6  # timestamp 300 ms: the window of frames 30 - 15 .. 30 + 16
+    np.testing.assert_allclose(frames[:, k], by_hand(mels[:, 30 - w // 2 : 30 - w // 2 + w]),
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
+    picked = hear.load_model(f"{smoke_workdir}:pattern")
+    assert picked.scene_embedding_size == model.scene_embedding_size
