@@ -78,8 +78,14 @@ def get_config():
     # test splits; per task the best round by selection Recall@1 is kept in workdir/best.
     # window_frames > 0: embed each clip as the mean over windows of that many frames, every
     # window_hop frames (0: half a window), e.g. an encoder trained on short sub-clips.
+    # probe: a linear probe per task (eval/probe.py) on the final encoders, in summary.json.
     c.eval = dict(
-        every=10, recall_at=(1, 5, 10, 20, 50), batch_size=256, window_frames=0, window_hop=0
+        every=10,
+        recall_at=(1, 5, 10, 20, 50),
+        batch_size=256,
+        window_frames=0,
+        window_hop=0,
+        probe=True,
     )
     c.checkpoint = dict(every=1, keep=2)
     # Output that is not a terminal gets a line every `every` rounds (and at scored rounds).

@@ -127,4 +127,13 @@ def summary_table(summary: dict) -> str:
         named.update(random_init=rows["random_init"], logmel=rows["logmel"])
         for name, scores in named.items():
             lines.append(f"  {name:<20}" + "".join(f"{scores[k]:>11.3f}" for k in ks))
+        if "probe" in rows:  # linear-probe test accuracy
+            p = rows["probe"]
+            lines.append(
+                "  linear probe (test)  "
+                + "  ".join(
+                    f"{n} {p[n]['test']:.3f}"
+                    for n in ("selected", "model", "random_init", "logmel")
+                )  # fmt: skip
+            )
     return "\n".join(lines)

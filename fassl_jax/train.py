@@ -304,6 +304,24 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 "logmel": logmel["select"][task],
             },
         )
+    if config.eval.probe:
+        t0 = time.perf_counter()
+        last = encoder_variables({"params": state.params, **state.model_state})
+        probes = {
+            "model": encoder_eval.probe(last),
+            "random_init": encoder_eval.probe(initial_encoder),
+            "logmel": evaluator(retrieval.mean_log_mel(input_mean, input_std)).probe(None),
+        }
+        best_ckpts = fassl.BestCheckpoints(workdir)
+        for task in trained:  # FASSL's pick for each task, restored from best/<task>
+            _, picked = best_ckpts.restore(task, initial_encoder)
+            probe = encoder_eval.probe(picked, tasks=[task])
+            summary["tasks"][task]["probe"] = {
+                "selected": {s: probe[s][task] for s in probe},
+                **{name: {s: p[s][task] for s in p} for name, p in probes.items()},
+            }
+        best_ckpts.close()
+        summary["seconds"]["probe"] = round(time.perf_counter() - t0, 3)
     write_json(os.path.join(workdir, "summary.json"), summary)
     ckpt.close()
     return summary

@@ -116,3 +116,20 @@ def test_windowed_embedding_is_the_mean_over_windows():
     np.testing.assert_allclose(got, want, rtol=1e-6)
     with pytest.raises(ValueError, match="window_frames=30 exceeds the clips' 20 frames"):
         retrieval.windowed(embed, 30, 5)(None, clips)
+
+
+def test_linear_probe_separates_what_is_separable_and_not_what_is_not():
+    from fassl_jax.eval.probe import linear_probe
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 16)) * 3.0
+    labels = np.array([7, 11, 42, 99])  # any integers
+    y = rng.integers(0, 4, 400)
+    x = centres[y] + rng.normal(size=(400, 16))
+    yt = rng.integers(0, 4, 200)
+    xt = centres[yt] + rng.normal(size=(200, 16))
+    acc = linear_probe(x, labels[y], {"test": (xt, labels[yt]), "unseen": (xt, yt + 1000)})
+    assert acc["test"] > 0.97
+    assert acc["unseen"] == 0.0  # labels absent from training are misses
+    noise = linear_probe(rng.normal(size=(400, 16)), labels[y], {"t": (xt * 0, labels[yt])})
+    assert noise["t"] < 0.45  # constant inputs: one class for all, about a quarter right

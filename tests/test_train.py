@@ -94,6 +94,18 @@ def test_outputs(runs):
     for rows in summary["tasks"].values():
         for name in ("model", "selected", "random_init", "logmel"):
             assert set(rows[name]) == {"recall@1", "recall@5"}
+    # The linear probe: every encoder, both splits; log-mel's by hand from the clips.
+    from fassl_jax.eval.probe import linear_probe
+
+    data = train.load_dataset(smoke_config())
+    for task, rows in summary["tasks"].items():
+        assert set(rows["probe"]) == {"selected", "model", "random_init", "logmel"}
+        t = data.tasks[task]
+        feats = (data.eval_clips - data.input_mean) / data.input_std
+        feats = feats.mean(axis=1)
+        tests = {s: (feats[t.queries[s][0]], t.queries[s][1]) for s in t.queries}
+        want = linear_probe(feats[t.gallery], t.gallery_labels, tests)
+        assert rows["probe"]["logmel"] == pytest.approx(want, abs=1e-6)
     # The summary's numbers are the log's: the last round's test scores, and FASSL's pick.
     for task, rows in summary["tasks"].items():
         assert rows["model"]["recall@1"] == records[-1][f"{task}/recall@1"]

@@ -130,21 +130,44 @@ class TaskEvaluator:
         self.clips, self.tasks = clips, tasks
         self.ks, self.batch_size = tuple(ks), batch_size
 
-    def run(self, variables, splits: Sequence[str] = ("select", "test")):
-        # Only the clips these splits need (the test split alone skips the select queries).
-        parts = [t.gallery for t in self.tasks.values()]
-        parts += [t.queries[s][0] for t in self.tasks.values() for s in splits]
+    def _embeddings(self, variables, splits, tasks):
+        """Each clip the tasks' galleries and these splits' queries need, embedded once:
+        (embeddings, row of each clip index in them)."""
+        parts = [self.tasks[t].gallery for t in tasks]
+        parts += [self.tasks[t].queries[s][0] for t in tasks for s in splits]
         needed = np.unique(np.concatenate(parts))
         row = np.zeros(len(self.clips), np.int64)
         row[needed] = np.arange(len(needed))
         emb = embed_in_batches(self.embed_fn, variables, self.clips[needed], self.batch_size)
+        return emb, row
+
+    def run(self, variables, splits: Sequence[str] = ("select", "test"), tasks=None):
+        """Recall@k per split and task (tasks: a subset, default all)."""
+        tasks = list(self.tasks) if tasks is None else list(tasks)
+        emb, row = self._embeddings(variables, splits, tasks)
         out = {split: {} for split in splits}
-        for name, task in self.tasks.items():
+        for name in tasks:
+            task = self.tasks[name]
             gallery = emb[row[task.gallery]]
             for split in splits:
                 ids, labels = task.queries[split]
                 sim = np.asarray(cosine_similarity(emb[row[ids]], gallery))
                 out[split][name] = recall_at_k(sim, labels, task.gallery_labels, self.ks)
+        return out
+
+    def probe(self, variables, splits: Sequence[str] = ("select", "test"), tasks=None):
+        """Linear-probe accuracy per split and task (eval/probe.py): fit on the gallery."""
+        from fassl_jax.eval.probe import linear_probe
+
+        tasks = list(self.tasks) if tasks is None else list(tasks)
+        emb, row = self._embeddings(variables, splits, tasks)
+        out = {split: {} for split in splits}
+        for name in tasks:
+            task = self.tasks[name]
+            tests = {s: (emb[row[task.queries[s][0]]], task.queries[s][1]) for s in splits}
+            accuracy = linear_probe(emb[row[task.gallery]], task.gallery_labels, tests)
+            for split in splits:
+                out[split][name] = accuracy[split]
         return out
 
 
