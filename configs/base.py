@@ -65,6 +65,14 @@ def get_config():
         keep_local="",  # parts each client keeps: "norm" (FedBN), "heads", "norm,heads"
         stratify="",  # a pool label constant within clients (e.g. "domain"): cohorts spread
         # evenly over its values; "": uniform over all clients
+        # Unreliable clients: each sampled client drops before training with probability
+        # `dropout`; `over_select` samples that fraction more and keeps the first
+        # clients_per_round that report; a straggler (probability `stragglers`) completes a
+        # uniform share in [0, deadline) of its local steps.
+        dropout=0.0,
+        over_select=0.0,
+        stragglers=0.0,
+        deadline=0.5,
     )
     # FedProx: proximal_mu > 0 (configs/aggregators.py names the common setups).
     c.client = dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, proximal_mu=0.0)

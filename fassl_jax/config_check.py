@@ -175,6 +175,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.seed must be a whole number >= 0 (got {config.seed!r})")
     if not 0.0 <= config.model.dropout < 1.0:
         raise ConfigError(f"config.model.dropout must be in [0, 1) (got {config.model.dropout})")
+    for key in ("dropout", "stragglers", "deadline"):
+        if not 0.0 <= config.fl[key] <= 1.0:
+            raise ConfigError(f"config.fl.{key} must be in [0, 1] (got {config.fl[key]})")
+    if config.fl.over_select < 0:
+        raise ConfigError(f"config.fl.over_select must be >= 0 (got {config.fl.over_select})")
     if config.partition.size_sigma < 0:
         raise ConfigError(
             f"config.partition.size_sigma must be >= 0 (got {config.partition.size_sigma})"

@@ -96,8 +96,9 @@ class ProgressLines:
             return
         mean = self.seconds / (r - self.start)
         eta = datetime.timedelta(seconds=round(mean * (self.total - r)))
+        loss = "skipped" if record["loss"] is None else f"{record['loss']:.4f}"
         line = (
-            f"round {r}/{self.total}  loss {record['loss']:.4f}  clients {record['clients']}  "
+            f"round {r}/{self.total}  loss {loss}  clients {record['clients']}  "
             f"{mean:.2f} s/round  ETA {eta}"
         )
         if scored:

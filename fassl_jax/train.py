@@ -155,6 +155,11 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             )
         strata = clients.client_strata(store, pretrain.labels[fl.stratify], fl.stratify)
     work = clients.LocalWork(fl.batch_size, fl.local_epochs, fl.local_steps, fl.max_local_steps)
+    availability = (
+        clients.Availability()
+        if config.mode == "centralized"
+        else clients.Availability(fl.dropout, fl.over_select, fl.stragglers, fl.deadline)
+    )
     num_steps = int(work.steps_for(store.sizes).max())  # static: one compilation per run
 
     # --- Model, objective and the round function.
@@ -219,31 +224,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if start > 0:
         print(f"{workdir}: resumed from round {start} of {fl.rounds}", flush=True)
     lines = ProgressLines(start, fl.rounds, config.log.every, enabled=bool(bar.disable))
-    for r in bar:
-        t0 = time.perf_counter()
-        ids = (
-            clients.sample_clients(store.num_clients, cohort_size, config.seed, r)
-            if strata is None
-            else clients.sample_stratified(strata, cohort_size, config.seed, r)
-        )
-        cohort = clients.build_cohort(store, ids, work, num_steps, config.seed, r, pad_clients_to)
-        own = client_states.gather(cohort.client_ids)
-        cohort, examples = pool.for_cohort(cohort)
-        cohort = device_cohort(cohort, examples, own, cohort_sharding)
-        state, metrics, trained = round_fn(state, cohort, jax.random.fold_in(base_key, r))
-        client_states.scatter(np.asarray(cohort.client_ids), trained)
-        record = {
-            "round": r + 1,
-            "loss": float(metrics["loss"]),
-            "clients": int(metrics["clients"]),
-        }
-        record["seconds"] = round(time.perf_counter() - t0, 3)
-        seconds["train"] += record["seconds"]
-        if not np.isfinite(record["loss"]):
-            raise UserError(
-                f"the loss is not finite in round {r + 1}; lower config.client.learning_rate "
-                "(finished rounds are kept in the checkpoints)"
-            )
+
+    def finish_round(r: int, record: dict) -> None:
+        """FASSL's scoring on evaluation rounds, the log line, the checkpoint."""
+        nonlocal last_test, bests
         if (r + 1) % config.eval.every == 0 or r + 1 == fl.rounds:
             # FASSL: score the global encoder on every task; keep each task's best round.
             t1 = time.perf_counter()
@@ -276,6 +260,49 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             }
             saved = client_states.to_arrays() if client_states.keeps_anything else None
             ckpt.save(r + 1, state, meta, saved)
+
+    for r in bar:
+        t0 = time.perf_counter()
+        sampled = min(clients.sample_size(cohort_size, availability), store.num_clients)
+        ids = (
+            clients.sample_clients(store.num_clients, sampled, config.seed, r)
+            if strata is None
+            else clients.sample_stratified(strata, sampled, config.seed, r)
+        )
+        ids, share, dropped = clients.reporting_clients(
+            ids, cohort_size, availability, config.seed, r
+        )
+        cohort = clients.build_cohort(
+            store, ids, work, num_steps, config.seed, r, pad_clients_to, cohort_size, share
+        )
+        if not (cohort.weights > 0).any():  # nobody reported: the global model stays
+            state = state._replace(round=state.round + 1)
+            record = {"round": r + 1, "loss": None, "clients": 0, "dropped": dropped}
+            record["seconds"] = round(time.perf_counter() - t0, 3)
+            print(f"round {r + 1}: no client reported ({dropped} dropped); skipped", flush=True)
+            seconds["train"] += record["seconds"]
+            finish_round(r, record)
+            continue
+        own = client_states.gather(cohort.client_ids)
+        cohort, examples = pool.for_cohort(cohort)
+        cohort = device_cohort(cohort, examples, own, cohort_sharding)
+        state, metrics, trained = round_fn(state, cohort, jax.random.fold_in(base_key, r))
+        client_states.scatter(np.asarray(cohort.client_ids), trained)
+        record = {
+            "round": r + 1,
+            "loss": float(metrics["loss"]),
+            "clients": int(metrics["clients"]),
+        }
+        if availability != clients.Availability():
+            record["dropped"] = dropped
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        seconds["train"] += record["seconds"]
+        if not np.isfinite(record["loss"]):
+            raise UserError(
+                f"the loss is not finite in round {r + 1}; lower config.client.learning_rate "
+                "(finished rounds are kept in the checkpoints)"
+            )
+        finish_round(r, record)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
     ckpt.wait()
     best_ckpts.close()

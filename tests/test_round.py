@@ -278,3 +278,40 @@ def test_centralized_round_carries_the_optimizer_state(problem):
         params, model_state, opt_state = res.params, res.model_state, res.opt_state
     assert max_abs_diff(state.params, params) < 1e-6
     assert int(state.round) == 2
+
+
+def test_dropped_clients_leave_the_survivors_aggregated_exactly(problem):
+    """30% dropout: the round over the reporting clients (their rows, then zero-weight
+    padding up to the cohort size) equals the Python-loop round over the survivors alone."""
+    examples, store, work, method = problem
+    ids = np.arange(store.num_clients)
+    availability = clients.Availability(dropout=0.3)
+    kept, share, dropped = clients.reporting_clients(ids, 8, availability, seed=0, round_index=3)
+    assert 0 < dropped < 8 and len(kept) == 8 - dropped and np.all(share == 1.0)
+    steps = int(work.steps_for(store.sizes).max())
+    padded = clients.build_cohort(store, kept, work, steps, 0, 3, size=8)
+    assert padded.batches.shape[0] == 8 and (padded.weights > 0).sum() == len(kept)
+    plain = tiny_method(conv_impl="xla", dropout=0.3)
+    survivors = make_cohort(store, work, ids=kept)
+    want_params, want_state = reference_round(plain, examples, survivors, init_state(plain))
+    got, metrics = run_round(tiny_method(dropout=0.3), examples, padded)
+    assert max_abs_diff(got.params, want_params) < 1e-5
+    assert_trees_close(got.model_state, want_state)
+    assert int(metrics["clients"]) == len(kept)
+
+
+def test_stragglers_train_a_share_of_their_steps_and_over_selection_keeps_k():
+    store = clients.ClientStore.from_partition([np.arange(i * 40, i * 40 + 40) for i in range(30)])
+    work = clients.LocalWork(batch_size=4, steps=10)
+    availability = clients.Availability(over_select=0.5, stragglers=0.5, deadline=0.6)
+    n = clients.sample_size(10, availability)
+    assert n == 15
+    ids = clients.sample_clients(store.num_clients, n, seed=0, round_index=1)
+    kept, share, dropped = clients.reporting_clients(ids, 10, availability, 0, 1)
+    assert len(kept) == 10 and dropped == 0 and set(kept) <= set(ids)
+    assert (share < 1).any() and np.all(share[share < 1] < 0.6)
+    cohort = clients.build_cohort(store, kept, work, 10, 0, 1, size=10, step_share=share)
+    for row in range(10):
+        steps = int(np.floor(10 * share[row]))
+        assert cohort.step_mask[row].sum() == steps
+        assert (cohort.weights[row] > 0) == (steps > 0)  # no step done: no weight

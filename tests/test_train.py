@@ -351,3 +351,15 @@ def test_a_second_run_on_a_busy_workdir_refuses_at_once_and_changes_nothing(tmp_
         assert sorted(os.listdir(workdir)) == before  # no config.json, no metrics
     train.run(smoke_config(**{"fl.rounds": 1}), workdir)  # released: the next run trains
     assert os.path.exists(os.path.join(workdir, "summary.json"))
+
+
+def test_rounds_where_no_client_reports_are_skipped_and_logged(tmp_path, capsys):
+    summary = train.run(smoke_config(**{"fl.dropout": 1.0, "fl.rounds": 2}), str(tmp_path))
+    records = read_metrics(os.path.join(tmp_path, "metrics.jsonl"))
+    assert [(r["round"], r["clients"], r["loss"], r["dropped"]) for r in records] == [
+        (1, 0, None, 3),
+        (2, 0, None, 3),
+    ]
+    assert "round 1: no client reported (3 dropped); skipped" in capsys.readouterr().out
+    for rows in summary["tasks"].values():  # the model never moved from its initial weights
+        assert rows["model"] == rows["random_init"]

@@ -141,6 +141,36 @@ def client_strata(store: ClientStore, labels: np.ndarray, name: str) -> np.ndarr
     return low
 
 
+class Availability(NamedTuple):
+    """Which sampled clients report back (config fl.dropout, fl.over_select, fl.stragglers)."""
+
+    dropout: float = 0.0  # each sampled client drops before training with this probability
+    over_select: float = 0.0  # sample this fraction more; keep the first K that report
+    stragglers: float = 0.0  # a client misses the deadline with this probability ...
+    deadline: float = 0.5  # ... and then completes a uniform share in [0, deadline) of steps
+
+
+def sample_size(cohort_size: int, availability: Availability) -> int:
+    return math.ceil(cohort_size * (1.0 + availability.over_select))
+
+
+def reporting_clients(
+    ids: np.ndarray, cohort_size: int, availability: Availability, seed: int, round_index: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(the clients that report, sorted; each one's share of its local steps (1: all, a
+    straggler less); how many dropped). Each sampled client drops with probability
+    `dropout`; of those left, in a random order of arrival, the first cohort_size report
+    (over-selection); a straggler completes a random share of its steps."""
+    rng = np.random.default_rng([seed, round_index, 2])
+    arrival = rng.permutation(len(ids))
+    alive = arrival[rng.random(len(ids)) >= availability.dropout]
+    kept = np.sort(ids[alive[:cohort_size]])
+    share = np.ones(len(kept))
+    late = rng.random(len(kept)) < availability.stragglers
+    share[late] = rng.uniform(0.0, availability.deadline, int(late.sum()))
+    return kept, share, len(ids) - len(alive)
+
+
 def build_cohort(
     store: ClientStore,
     client_ids: np.ndarray,
@@ -149,15 +179,20 @@ def build_cohort(
     seed: int,
     round_index: int,
     pad_clients_to: int = 1,
+    size: int = 0,
+    step_share: np.ndarray | None = None,
 ) -> Cohort:
     """Each client streams through fresh shuffles of its clips, `batch_size` at a time.
 
-    Clients get `work.steps_for(size)` real steps, padded with masked steps to num_steps;
-    the cohort is padded with zero-weight clients to a multiple of pad_clients_to.
+    Clients get `work.steps_for(size)` real steps (times step_share, rounded down, for
+    stragglers), padded with masked steps to num_steps; a client left with no step takes
+    no part (weight 0). The cohort is padded with zero-weight clients to `size` rows (at
+    least), then to a multiple of pad_clients_to.
     """
     rng = np.random.default_rng([seed, round_index, 1])
     b = work.batch_size
-    cohort_size = math.ceil(len(client_ids) / pad_clients_to) * pad_clients_to
+    rows = max(len(client_ids), size)
+    cohort_size = math.ceil(rows / pad_clients_to) * pad_clients_to
     batches = np.zeros((cohort_size, num_steps, b), np.int32)
     step_mask = np.zeros((cohort_size, num_steps), bool)
     weights = np.zeros(cohort_size, np.float32)
@@ -165,6 +200,10 @@ def build_cohort(
     for row, client in enumerate(client_ids):
         own = store.examples_of(client)
         steps = min(int(work.steps_for(len(own))), num_steps)
+        if step_share is not None:
+            steps = int(np.floor(steps * step_share[row]))
+        if steps == 0:  # a straggler that finished nothing: as absent
+            continue
         need = steps * b
         order = np.concatenate(
             [rng.permutation(len(own)) for _ in range(math.ceil(need / len(own)))]
