@@ -27,21 +27,28 @@ Recall@1 per task beside the random-init and log-mel encoders' select scores):
 - model.norm=group: with BatchNorm, statistics averaged over clients of different domains,
   the federated encoder fell below its random init on family and pitch; with GroupNorm it
   scored higher than the BatchNorm runs on family, pitch, word and FSDD digit (40 rounds).
-- ssl.method=byol_a with its mixup + random resize crop views: SimCLR (crop, gain, noise)
-  with GroupNorm led on voice and pitch but fell behind on word and family.
+- ssl.method=byol_a with its mixup + random resize crop views, in BYOL-A's own order
+  (standardise, augment, post-normalise; fassl_jax/ssl/byol_a.py): SimCLR (crop, gain,
+  noise) with GroupNorm led on voice and pitch but fell behind on word and family; against
+  normalising after the augmentations, BYOL-A's order gained voice and held family level
+  with its random init, 0.006-0.017 lower on word, language and FSDD digit (one seed).
+  Barlow Twins at this learning rate fell below the random encoder everywhere; no mixup,
+  domain-stratified cohorts (fl.stratify=domain) and 96-frame crops won nothing clearly.
 - aggregator fedavg (base): L-DAWA was level with it, FedVSSL's rule lower on word and FSDD.
 - crop_frames=48 (not 96) and rrc_freq_scale as rrc_scale: 96-frame crops and time-only
   resize crops scored no better on any semantic task, under either normalisation.
 - client.learning_rate=0.05 (base): 0.01 lost 0.03-0.04 on word, language, FSDD digit.
 - model 16 channels (not 32): at 32 the random-init encoder rose more than the trained one.
+- embed_dim 256 (not 1024): at 1024 the random-init encoder rose about as much as the
+  trained one.
 - model 16 channels, embed_dim 256; fl.clients_per_round=16, local_steps=4, batch 32:
   the quickstart's size, 2,048 clips per round, about 4 s a round on the 2-core CPU.
 - fl.rounds=40 (:quick): select scores of family, pitch and voice peaked by round 20 and
   fell after it, word and language flattened by round 50 (a 150-round trial stopped at 70).
 - fl.rounds=300 (full): well within the 2-hour budget (about 25 minutes at this width), not
   chosen by any score and not yet run over seeds; FASSL keeps each task's best round. One
-  run's select scores (seed 0, to round 160) fell on family, pitch and voice after round 20:
-  the full recipe is still to be chosen.
+  run's select scores (seed 0, to round 160, before BYOL-A's own order) fell on family,
+  pitch and voice after round 20: the full recipe is still to be chosen.
 """
 
 
