@@ -79,19 +79,24 @@ def build_clients(config, pretrain: AudioSet) -> clients.ClientStore:
     )
 
 
+def config_differences(workdir: str, config) -> list[str]:
+    """The keys (beyond RESUMABLE_CHANGES) in which `config` differs from the run in workdir;
+    an option added to the project since the run started holds its default there."""
+    with open(os.path.join(workdir, "config.json")) as f:
+        old = _flat(json.load(f))
+    new = _flat(json.loads(config.to_json()))
+    defaults = _flat(json.loads(base.get_config().to_json()))
+    old = {**{k: v for k, v in defaults.items() if k not in old and k in new}, **old}
+    diffs = [k for k in old.keys() | new.keys() if old.get(k) != new.get(k)]
+    return sorted(k for k in diffs if k not in RESUMABLE_CHANGES)
+
+
 def check_workdir_config(workdir: str, config) -> None:
     """A workdir holds one run: resuming it with another config would mix two experiments."""
     path = os.path.join(workdir, "config.json")
     has_rounds = Checkpointer.exists(workdir)
     if has_rounds and os.path.exists(path):
-        with open(path) as f:
-            old = _flat(json.load(f))
-        new = _flat(json.loads(config.to_json()))
-        # An option added to the project since the run started holds its default there.
-        defaults = _flat(json.loads(base.get_config().to_json()))
-        old = {**{k: v for k, v in defaults.items() if k not in old and k in new}, **old}
-        diffs = [k for k in old.keys() | new.keys() if old.get(k) != new.get(k)]
-        diffs = sorted(k for k in diffs if k not in RESUMABLE_CHANGES)
+        diffs = config_differences(workdir, config)
         if diffs:
             raise UserError(
                 f"{workdir} holds a run with another config (differs in {', '.join(diffs)}); "

@@ -111,6 +111,36 @@ def test_a_difference_counts_only_outside_the_seeds_spread(diffs, want):
     assert study.verdict(*study.mean_sd(diffs)) == want
 
 
+def test_a_finished_cell_made_with_another_config_is_an_error_not_reused(finished):
+    from fassl_jax.errors import UserError
+
+    workdir, _ = finished
+    with pytest.raises(UserError, match="simclr-fedavg-natural-s0 finished with another config "
+                       r"\(differs in fl.batch_size\)"):  # fmt: skip
+        study.run(GRID, workdir, log=lambda _: None, overrides={"fl.batch_size": 8})
+
+
+def test_only_and_overrides_pick_cells_and_change_their_configs(tmp_path, monkeypatch):
+    from fassl_jax.errors import UserError
+
+    trained = []
+
+    def fake_run_cell(grid, cell, workdir, overrides):
+        trained.append((cell.name, study.cell_config(grid, cell, overrides)))
+        return {"rounds": 1, "seconds": {"train": 0, "eval": 0}, "tasks": {}}
+
+    monkeypatch.setattr(study, "run_cell", fake_run_cell)
+    monkeypatch.setattr(study, "plot", lambda *a: [])
+    monkeypatch.setattr(study, "write_csv", lambda *a: None)
+    study.run(GRID, str(tmp_path), log=lambda _: None, only="ldawa", overrides={"fl.rounds": 5})
+    assert [name for name, _ in trained] == ["simclr-ldawa-natural-s0", "simclr-ldawa-natural-s1"]
+    assert all(c.fl.rounds == 5 and c.aggregator.rule == "ldawa" for _, c in trained)
+    with pytest.raises(UserError, match="no cell name contains 'moco'"):
+        study.run(GRID, str(tmp_path), only="moco")
+    with pytest.raises(UserError, match="no such key"):
+        study.cell_config(GRID, study.cells(GRID)[0], {"fl.roundz": 5})
+
+
 def test_rerun_skips_finished_cells_and_finishes_the_rest(finished, monkeypatch):
     workdir, table = finished
     os.remove(os.path.join(workdir, "simclr-ldawa-natural-s1", "summary.json"))  # "interrupted"
@@ -124,7 +154,7 @@ def test_rerun_skips_finished_cells_and_finishes_the_rest(finished, monkeypatch)
     assert strip == [{k: v for k, v in r.items() if k not in timing} for r in table]
 
 
-@pytest.mark.parametrize("spec", ["paper.py", "paper.py:full", "paper_fsdd.py"])
+@pytest.mark.parametrize("spec", ["paper.py", "paper.py:full", "paper_fsdd.py", "tiny.py"])
 def test_the_paper_grids_load_and_every_cell_config_is_valid(spec):
     grid = study.load_grid(os.path.join(REPO, "configs", "studies", spec))
     todo = study.cells(grid)

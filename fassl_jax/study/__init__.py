@@ -93,15 +93,42 @@ def load_grid(spec: str) -> Grid:
     return grid
 
 
-def run_cell(grid: Grid, cell: Cell, workdir: str) -> dict:
-    """Trains one cell unless it finished; returns its summary."""
+def cell_config(grid: Grid, cell: Cell, overrides: dict | None = None):
+    """The cell's config: the grid's, its seed, then the study's overrides (dotted keys)."""
+    config = grid.make_config(cell)
+    config.seed = cell.seed
+    for dotted, value in (overrides or {}).items():
+        node = config
+        *path, leaf = dotted.split(".")
+        try:
+            for part in path:
+                node = node[part]
+            node[leaf]  # noqa: B018 (the key must exist)
+        except (KeyError, AttributeError):
+            raise UserError(f"--set {dotted}=...: the cells' configs have no such key") from None
+        try:
+            node[leaf] = value
+        except TypeError as e:
+            raise UserError(f"--set {dotted}={value!r}: {e}") from None
+    return config
+
+
+def run_cell(grid: Grid, cell: Cell, workdir: str, overrides: dict | None = None) -> dict:
+    """Trains one cell unless it finished; returns its summary. A finished cell made with
+    another config (the grid file or the overrides changed since) is an error, not reused."""
     from fassl_jax import train  # heavy (JAX); the CLI's --help stays fast
 
     out = os.path.join(workdir, cell.name)
     path = os.path.join(out, "summary.json")
-    if not os.path.exists(path):
-        config = grid.make_config(cell)
-        config.seed = cell.seed
+    config = cell_config(grid, cell, overrides)
+    if os.path.exists(path):
+        diffs = train.config_differences(out, config)
+        if diffs:
+            raise UserError(
+                f"{out} finished with another config (differs in {', '.join(diffs)}); the grid "
+                "or its overrides changed: use a new --workdir, or delete that cell to rerun it"
+            )
+    else:
         train.run(config, out)
     with open(path) as f:
         return json.load(f)
@@ -345,13 +372,18 @@ def _save(fig, path: str) -> str:
     return path
 
 
-def run(grid: Grid, workdir: str, log=print) -> list[dict]:
+def run(
+    grid: Grid, workdir: str, log=print, only: str = "", overrides: dict | None = None
+) -> list[dict]:
+    """only: train (and tabulate) just the cells whose name contains this text."""
     os.makedirs(workdir, exist_ok=True)
     summaries = {}
-    todo = cells(grid)
+    todo = [c for c in cells(grid) if only in c.name]
+    if not todo:
+        raise UserError(f"no cell name contains {only!r}; e.g. {cells(grid)[0].name}")
     for i, cell in enumerate(todo):
         t0 = time.perf_counter()
-        summaries[cell] = run_cell(grid, cell, workdir)
+        summaries[cell] = run_cell(grid, cell, workdir, overrides)
         log(f"[{i + 1}/{len(todo)}] {cell.name}: {time.perf_counter() - t0:.0f} s")
     table = rows(grid, summaries)
     compared = comparisons(grid, table)

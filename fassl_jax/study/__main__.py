@@ -1,5 +1,6 @@
 """Command line: python -m fassl_jax.study --grid=configs/studies/paper.py --workdir=DIR"""
 
+import ast
 import os
 import sys
 
@@ -10,6 +11,10 @@ from fassl_jax.errors import UserError
 
 _GRID = flags.DEFINE_string("grid", None, "Grid file defining get_grid() (configs/studies/).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where each cell's run and the results go.")
+_ONLY = flags.DEFINE_string("only", "", "Run just the cells whose name contains this text.")
+_SET = flags.DEFINE_multi_string(
+    "set", [], "key=value override for every cell's config, e.g. --set=fl.rounds=5 (repeatable)."
+)
 
 
 def main(argv):
@@ -18,7 +23,16 @@ def main(argv):
     if not _GRID.value or not _WORKDIR.value:
         raise UserError("--grid and --workdir are required")
     grid = study.load_grid(_GRID.value)
-    study.run(grid, _WORKDIR.value)
+    overrides = {}
+    for item in _SET.value:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set={item!r}: write it as key=value, e.g. fl.rounds=5")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value  # a plain string
+    study.run(grid, _WORKDIR.value, only=_ONLY.value, overrides=overrides)
     print(f"results: {os.path.join(_WORKDIR.value, 'results.md')}")
 
 
