@@ -22,6 +22,10 @@ SETUPS = {
     "ldawa": {"aggregator": dict(rule="ldawa", warmup_rounds=2)},
     # Only the encoder travels; each client keeps its own projection/prediction heads.
     "backbone_only": {"fl": dict(keep_local="heads")},
+    # Robust rules (every client's delta at once): Yin et al. 2018, Blanchard et al. 2017.
+    "median": {"aggregator": dict(rule="median")},
+    "trimmed_mean": {"aggregator": dict(rule="trimmed_mean", trim=0.1)},
+    "krum": {"aggregator": dict(rule="krum", byzantine=1, keep=1)},
 }
 
 

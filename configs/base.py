@@ -73,6 +73,12 @@ def get_config():
         over_select=0.0,
         stragglers=0.0,
         deadline=0.5,
+        # Poisoned clients: a fixed attack_fraction of the population (by client id) sends a
+        # corrupted params delta: "sign_flip" (-scale d), "scale" (scale d), "noise"
+        # (d + scale N(0, 1)); "": none.
+        attack="",
+        attack_fraction=0.0,
+        attack_scale=1.0,
     )
     # FedProx: proximal_mu > 0 (configs/aggregators.py names the common setups).
     c.client = dict(optimizer="sgd", learning_rate=0.05, momentum=0.9, proximal_mu=0.0)

@@ -69,7 +69,11 @@ def build_optimizers(config):
         return client_tx, client_tx, aggregators.fedavg()
     server_tx = optimizers.server(s.optimizer, s.learning_rate, s.momentum, s.b2, s.tau)
     options = {k: v for k, v in config.aggregator.items() if k != "rule"}
-    return client_tx, server_tx, aggregators.AGGREGATORS[config.aggregator.rule](**options)
+    rule = config.aggregator.rule
+    if rule in aggregators.WHOLE_COHORT:  # a buffer row per cohort slot, padding included
+        devices = len(jax.devices())
+        options["cohort_size"] = -(-config.fl.clients_per_round // devices) * devices
+    return client_tx, server_tx, aggregators.AGGREGATORS[rule](**options)
 
 
 def build_round(config, method, client_tx, server_tx, aggregator, model_parts, mesh):
@@ -90,8 +94,9 @@ def build_round(config, method, client_tx, server_tx, aggregator, model_parts, m
     in_parallel = fl.clients_in_parallel or (
         cpu_formulation(config.model)[1] if on_cpu() else ACCELERATOR_CLIENTS_IN_PARALLEL
     )
+    attack = fl_round.Attack(fl.attack, fl.attack_fraction, fl.attack_scale, config.seed)
     round_fn = fl_round.make_round(
-        client_update, aggregator, server_tx, mesh, in_parallel, model_parts
+        client_update, aggregator, server_tx, mesh, in_parallel, model_parts, attack
     )
     return jax.jit(round_fn, donate_argnums=0), mesh.size
 

@@ -9,9 +9,10 @@ from fassl_jax.data.partitions import PARTITIONS
 from fassl_jax.data.pool import MODES as POOL_MODES
 from fassl_jax.data.sources import SOURCES
 from fassl_jax.errors import ConfigError
-from fassl_jax.federated.aggregators import AGGREGATORS
+from fassl_jax.federated.aggregators import AGGREGATORS, WHOLE_COHORT
 from fassl_jax.federated.optimizers import CLIENT_OPTIMIZERS, SERVER_OPTIMIZERS
 from fassl_jax.federated.parts import parse_keep_local
+from fassl_jax.federated.round import ATTACKS
 from fassl_jax.models.encoders import CONV_IMPLS, ENCODERS, NORMS
 from fassl_jax.ssl import METHODS
 
@@ -30,6 +31,7 @@ _CHOICES = {
     "server.optimizer": SERVER_OPTIMIZERS,
     "aggregator.rule": AGGREGATORS,
     "audio.mel_scale": MEL_SCALES,
+    "fl.attack": ATTACKS,
     "audio.mel_norm": MEL_NORMS,
 }
 _AT_LEAST = {
@@ -151,7 +153,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if not value > 0:
             raise ConfigError(f"config.{key} must be > 0 (got {value})")
     _check_options(config, "ssl", "method", METHODS, 2, "configs/{}.py sets them")
-    _check_options(config, "aggregator", "rule", AGGREGATORS, 0, "configs/aggregators.py")
+    whole_cohort = config.aggregator.rule in WHOLE_COHORT  # cohort_size comes from fl
+    _check_options(
+        config, "aggregator", "rule", AGGREGATORS, int(whole_cohort), "configs/aggregators.py"
+    )
     if config.mode == "centralized" and config.client.proximal_mu > 0:
         raise ConfigError(
             "config.client.proximal_mu > 0 (FedProx) needs a global model to pull towards; "
@@ -175,7 +180,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.seed must be a whole number >= 0 (got {config.seed!r})")
     if not 0.0 <= config.model.dropout < 1.0:
         raise ConfigError(f"config.model.dropout must be in [0, 1) (got {config.model.dropout})")
-    for key in ("dropout", "stragglers", "deadline"):
+    for key in ("dropout", "stragglers", "deadline", "attack_fraction"):
         if not 0.0 <= config.fl[key] <= 1.0:
             raise ConfigError(f"config.fl.{key} must be in [0, 1] (got {config.fl[key]})")
     if config.fl.over_select < 0:

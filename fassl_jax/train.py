@@ -300,13 +300,20 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         }
         if availability != clients.Availability():
             record["dropped"] = dropped
+        rejected = int(metrics.get("rejected", 0))
+        if rejected:
+            record["rejected"] = rejected
         record["seconds"] = round(time.perf_counter() - t0, 3)
         seconds["train"] += record["seconds"]
         if not np.isfinite(record["loss"]):
             raise UserError(
-                f"the loss is not finite in round {r + 1}; lower config.client.learning_rate "
+                f"the loss is not finite in round {r + 1} for every client "
+                f"({rejected} updates left out); lower config.client.learning_rate "
                 "(finished rounds are kept in the checkpoints)"
             )
+        if rejected:
+            print(f"round {r + 1}: {rejected} clients' updates were not finite; left out",
+                  flush=True)  # fmt: skip
         finish_round(r, record)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
     ckpt.wait()

@@ -25,7 +25,9 @@ def deltas(seed):
 
 def reports(seed=1, losses=LOSSES):
     as_f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
-    return ClientReports(jax.tree.map(as_f32, deltas(seed)), as_f32(WEIGHTS), as_f32(losses))
+    return ClientReports(
+        jax.tree.map(as_f32, deltas(seed)), as_f32(WEIGHTS), as_f32(losses), jnp.arange(4)
+    )
 
 
 def np_weighted(tree, w):
@@ -152,7 +154,49 @@ RULES = [
     (aggregators.loss_based(), 1),
     (aggregators.fedvssl(alpha=0.9, beta=True), 2),
     (aggregators.ldawa(warmup_rounds=2), 3),
+    (aggregators.coordinate_median(4), 1),
+    (aggregators.trimmed_mean(4, trim=0.34), 1),
+    (aggregators.krum(4, byzantine=0, keep=2), 1),
 ]
+
+
+def real_rows(tree):
+    return jax.tree.map(lambda x: np.asarray(x)[WEIGHTS > 0], tree)
+
+
+def test_robust_rules_against_numpy_on_the_reporting_clients():
+    """Median, trimmed mean (one of three cut from each end) and Krum over the three real
+    clients; the padding slot never counts."""
+    params = jax.tree.map(lambda p: jnp.asarray(p, jnp.float32), GLOBAL)
+    rep = reports(seed=4)
+    d = real_rows(rep.deltas)  # 3 clients
+    got, _ = aggregators.coordinate_median(4).update(rep, (), params)
+    assert_trees_close(got, jax.tree.map(lambda x: np.median(x, axis=0), d), atol=1e-6)
+    got, _ = aggregators.trimmed_mean(4, trim=0.34).update(rep, (), params)
+    middle = jax.tree.map(lambda x: np.sort(x, axis=0)[1], d)  # 3 values, 1 cut each side
+    assert_trees_close(got, middle, atol=1e-6)
+    flat = np.concatenate([x.reshape(3, -1) for x in jax.tree.leaves(d)], axis=1)
+    dist = ((flat[:, None] - flat[None]) ** 2).sum(-1)
+    # byzantine 0, n 3: each client's n - 0 - 2 = 1 nearest other.
+    score = [np.sort(np.delete(dist[i], i))[:1].sum() for i in range(3)]
+    got, _ = aggregators.krum(4, byzantine=0, keep=1).update(rep, (), params)
+    assert_trees_close(got, jax.tree.map(lambda x: x[int(np.argmin(score))], d), atol=1e-5)
+
+
+def test_median_and_krum_shrug_off_a_sign_flipped_scaled_client():
+    """Three honest clients near one update, one flipped and scaled by 20: FedAvg is dragged
+    far off; median and Krum stay with the honest ones."""
+    rng = np.random.default_rng(9)
+    honest = rng.normal(size=3) * 0.1 + 1.0
+    deltas = {"w": jnp.asarray(np.stack([honest + rng.normal(size=3) * 0.05 for _ in range(4)]))}
+    deltas["w"] = deltas["w"].at[3].set(-20.0 * deltas["w"][3])
+    rep = ClientReports(deltas, jnp.ones(4), jnp.zeros(4), jnp.arange(4))
+    params = {"w": jnp.zeros(3)}
+    fedavg, _ = aggregators.fedavg().update(rep, (), params)
+    assert float(jnp.abs(fedavg["w"] - honest).max()) > 3.0
+    for rule in (aggregators.coordinate_median(4), aggregators.krum(4, byzantine=1)):
+        got, _ = rule.update(rep, (), params)
+        assert float(jnp.abs(got["w"] - honest).max()) < 0.3
 
 
 @pytest.mark.parametrize(("aggregator", "rounds"), RULES)

@@ -48,11 +48,14 @@ def run_round(
     state=None,
     aggregator=None,
     gather_in_loop=True,
+    attack=None,
 ):
     local_train = make_local_training(method.loss, CLIENT_TX, gather_in_loop=gather_in_loop)
     update = fl_round.make_client_update(local_train, CLIENT_TX)
     aggregator = aggregator or aggregators.fedavg()
-    round_fn = fl_round.make_round(update, aggregator, optax.sgd(1.0), mesh, in_parallel)
+    round_fn = fl_round.make_round(
+        update, aggregator, optax.sgd(1.0), mesh, in_parallel, attack=attack
+    )
     sharding = placement.split_clients(mesh) if mesh is not None else None
     device_cohort = fl_round.DeviceCohort(
         jnp.asarray(examples), *jax.device_put(tuple(cohort), sharding)
@@ -315,3 +318,51 @@ def test_stragglers_train_a_share_of_their_steps_and_over_selection_keeps_k():
         steps = int(np.floor(10 * share[row]))
         assert cohort.step_mask[row].sum() == steps
         assert (cohort.weights[row] > 0) == (steps > 0)  # no step done: no weight
+
+
+def test_a_client_with_a_non_finite_update_is_left_out_and_counted(problem):
+    """One client's clips hold NaN: its update is NaN; the round equals the round in which
+    that client's row is padding, and reports it as rejected."""
+    examples, store, work, method = problem
+    cohort = make_cohort(store, work, ids=np.arange(6))
+    broken = np.array(examples)
+    broken[cohort.batches[2, 0]] = np.nan  # client 2's first batch
+    got, metrics = run_round(method, broken, cohort)
+    without = cohort._replace(
+        weights=cohort.weights * (np.arange(6) != 2),
+        step_mask=cohort.step_mask * (np.arange(6) != 2)[:, None],
+    )
+    want, want_metrics = run_round(method, examples, without)
+    assert max_abs_diff(got.params, want.params) < 1e-6
+    assert int(metrics["rejected"]) == 1 and int(metrics["clients"]) == 5
+    assert int(want_metrics["rejected"]) == 0
+
+
+def test_sign_flipping_clients_send_the_negated_update():
+    """With every client malicious and sign_flip at scale 1, FedAvg's update is the honest
+    update negated: the poisoned deltas are exactly -d."""
+    data = tiny_log_mels()
+    pretrain = data.subset(data.split == "pretrain")
+    parts = partitions.iid(pretrain, np.random.default_rng(0), num_clients=4)
+    store = clients.ClientStore.from_partition(parts)
+    work = clients.LocalWork(batch_size=BATCH, steps=2)
+    cohort = make_cohort(store, work, num_steps=2)
+    method = tiny_method()
+    start = init_state(method)
+    honest, _ = run_round(method, pretrain.audio, cohort)
+    attack = fl_round.Attack("sign_flip", fraction=1.0, scale=1.0, seed=0)
+    flipped, _ = run_round(method, pretrain.audio, cohort, attack=attack)
+    d_honest = jax.tree.map(jnp.subtract, honest.params, start.params)
+    d_flipped = jax.tree.map(jnp.subtract, flipped.params, start.params)
+    assert max_abs_diff(d_flipped, jax.tree.map(jnp.negative, d_honest)) < 1e-5
+    assert max_abs_diff(d_honest, jax.tree.map(jnp.zeros_like, d_honest)) > 1e-3
+
+
+def test_malicious_clients_are_a_fixed_fraction_of_the_population():
+    attack = fl_round.Attack("scale", fraction=0.2, scale=10.0, seed=3)
+    ids = jnp.arange(5000, dtype=jnp.int32)
+    bad = np.asarray(fl_round.is_malicious(attack, ids))
+    assert abs(bad.mean() - 0.2) < 0.02
+    again = np.asarray(fl_round.is_malicious(attack, ids[::-1]))[::-1]
+    np.testing.assert_array_equal(bad, again)  # by id, not by slot
+    assert not fl_round.is_malicious(attack, jnp.array([-1], jnp.int32))[0]  # padding

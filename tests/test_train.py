@@ -363,3 +363,24 @@ def test_rounds_where_no_client_reports_are_skipped_and_logged(tmp_path, capsys)
     assert "round 1: no client reported (3 dropped); skipped" in capsys.readouterr().out
     for rows in summary["tasks"].values():  # the model never moved from its initial weights
         assert rows["model"] == rows["random_init"]
+
+
+@pytest.mark.parametrize("setup", ["median", "trimmed_mean", "krum"])
+def test_robust_rules_train_through_the_config(setup, tmp_path):
+    """A robust rule from configs/aggregators.py (its cohort buffer sized from fl) trains
+    under an attack config: finite losses, and the encoder moved from its initial weights.
+    (What each rule computes is tested in test_aggregators.py.)"""
+    from configs import aggregators
+    from fassl_jax.encoders_io import load_encoder
+
+    c = smoke_config(**{"fl.rounds": 2, "fl.attack": "sign_flip", "fl.attack_fraction": 0.3,
+                        "fl.attack_scale": 5.0, "eval.probe": False})  # fmt: skip
+    aggregators.apply(c, setup)
+    train.run(c, str(tmp_path))
+    records = read_metrics(os.path.join(tmp_path, "metrics.jsonl"))
+    assert all(np.isfinite(r["loss"]) for r in records)
+    loaded = load_encoder(str(tmp_path))
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max()
+             for a, b in zip(jax.tree.leaves(loaded.variables), jax.tree.leaves(loaded.initial),
+                             strict=True)]  # fmt: skip
+    assert max(moved) > 1e-4

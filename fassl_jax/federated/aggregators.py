@@ -38,6 +38,7 @@ class ClientReports(NamedTuple):
     deltas: Params  # [C, ...] client model - global model
     weights: jax.Array  # [C] sample counts n_i; 0: a padding slot
     losses: jax.Array  # [C] mean local loss L_i
+    slots: jax.Array | None = None  # [C] each client's row in the cohort (robust rules)
 
 
 class Aggregator(NamedTuple):
@@ -149,5 +150,119 @@ def ldawa(warmup_rounds: int = 2) -> Aggregator:
     return Aggregator(_count_rounds, summarize, add, finish)
 
 
+# --- Robust rules. They need every client's delta at once: a group's summary is the whole
+# cohort's buffer [cohort_size, ...] with the group's rows filled at their slots and zeros
+# elsewhere, so merging groups is adding buffers (memory: one delta per cohort slot).
+
+
+class CohortBuffer(NamedTuple):
+    deltas: Params  # [S, ...] the deltas at their slots, zero elsewhere
+    real: jax.Array  # [S] 1.0 where a client (not padding) reported
+
+
+def _buffer(cohort_size: int):
+    def summarize(reports, params):
+        del params
+        if reports.slots is None:
+            raise ValueError("robust rules need each report's cohort slot (ClientReports.slots)")
+        real = (reports.weights > 0).astype(jnp.float32)
+
+        def place(d):
+            keep = real.reshape((-1,) + (1,) * (d.ndim - 1)).astype(d.dtype)
+            return jnp.zeros((cohort_size, *d.shape[1:]), d.dtype).at[reports.slots].add(d * keep)
+
+        return CohortBuffer(
+            jax.tree.map(place, reports.deltas),
+            jnp.zeros(cohort_size).at[reports.slots].add(real),
+        )
+
+    return summarize
+
+
+def _no_state(params):
+    del params
+    return ()
+
+
+def coordinate_median(cohort_size: int) -> Aggregator:
+    """Yin et al. 2018: per coordinate, the median of the reporting clients' deltas."""
+
+    def finish(buf, state, params):
+        del params
+        real = buf.real > 0
+
+        def median(d):
+            mask = real.reshape((-1,) + (1,) * (d.ndim - 1))
+            return jnp.nanmedian(jnp.where(mask, d, jnp.nan), axis=0).astype(d.dtype)
+
+        return jax.tree.map(median, buf.deltas), state
+
+    return Aggregator(_no_state, _buffer(cohort_size), add, finish)
+
+
+def trimmed_mean(cohort_size: int, trim: float = 0.1) -> Aggregator:
+    """Yin et al. 2018: per coordinate, drop the `trim` share of the reporting clients'
+    largest and as many of the smallest values, and average the rest."""
+
+    def finish(buf, state, params):
+        del params
+        real = buf.real > 0
+        n = real.sum().astype(jnp.int32)
+        k = jnp.floor(trim * n.astype(jnp.float32)).astype(jnp.int32)
+
+        def trimmed(d):
+            mask = real.reshape((-1,) + (1,) * (d.ndim - 1))
+            ordered = jnp.sort(jnp.where(mask, d, jnp.inf), axis=0)  # padding sorts last
+            rank = jnp.arange(cohort_size, dtype=jnp.int32).reshape((-1,) + (1,) * (d.ndim - 1))
+            keep = (rank >= k) & (rank < n - k)
+            total = jnp.where(keep, ordered, jnp.zeros((), d.dtype)).sum(axis=0)
+            return total / jnp.maximum(n - 2 * k, 1).astype(d.dtype)
+
+        return jax.tree.map(trimmed, buf.deltas), state
+
+    return Aggregator(_no_state, _buffer(cohort_size), add, finish)
+
+
+def krum(cohort_size: int, byzantine: int = 1, keep: int = 1) -> Aggregator:
+    """Blanchard et al. 2017: each reporting client scores the sum of squared distances to
+    its n - byzantine - 2 nearest others; the mean of the `keep` lowest-scoring deltas
+    (keep 1: Krum; more: multi-Krum)."""
+
+    def finish(buf, state, params):
+        del params
+        real = buf.real > 0
+        n = real.sum().astype(jnp.int32)
+        flat = jnp.concatenate(
+            [d.reshape(cohort_size, -1) for d in jax.tree.leaves(buf.deltas)], axis=1
+        )
+        sq = jnp.sum(flat**2, axis=1)
+        dist = sq[:, None] + sq[None, :] - 2.0 * flat @ flat.T
+        pair = real[:, None] & real[None, :] & ~jnp.eye(cohort_size, dtype=bool)
+        dist = jnp.where(pair, jnp.maximum(dist, 0.0), jnp.inf)
+        neighbours = jnp.maximum(n - byzantine - 2, 1)
+        nearest = jnp.sort(dist, axis=1)
+        rank = jnp.arange(cohort_size, dtype=jnp.int32)[None, :]
+        score = jnp.where(rank < neighbours, nearest, jnp.zeros((), nearest.dtype)).sum(axis=1)
+        score = jnp.where(real, score, jnp.inf)
+        chosen = jnp.argsort(score)[:keep]
+        picked = jnp.zeros(cohort_size).at[chosen].set(1.0) * buf.real
+        weight = picked / jnp.maximum(picked.sum(), 1.0)
+        return jax.tree.map(
+            lambda d: jnp.tensordot(weight.astype(d.dtype), d, 1), buf.deltas
+        ), state
+
+    return Aggregator(_no_state, _buffer(cohort_size), add, finish)
+
+
 # name -> builder; a builder's keyword arguments are the rule's config options.
-AGGREGATORS = {"fedavg": fedavg, "loss": loss_based, "fedvssl": fedvssl, "ldawa": ldawa}
+AGGREGATORS = {
+    "fedavg": fedavg,
+    "loss": loss_based,
+    "fedvssl": fedvssl,
+    "ldawa": ldawa,
+    "median": coordinate_median,
+    "trimmed_mean": trimmed_mean,
+    "krum": krum,
+}
+# Rules that need every client's delta at once; their builders take the cohort size first.
+WHOLE_COHORT = ("median", "trimmed_mean", "krum")

@@ -52,8 +52,9 @@ class RoundSummary(NamedTuple):
     """What the server keeps of the clients trained so far (see summaries.py)."""
 
     aggregate: Any  # the aggregator's summary of the client deltas
-    means: Any  # weighted sums of (shared model state, kept-local encoder parts, loss)
-    clients: jax.Array  # real (not padding) clients
+    means: Any  # weighted sums of (kept-local encoder parts, loss)
+    clients: jax.Array  # real (not padding) clients whose reports count
+    rejected: jax.Array  # clients left out because their update was not finite
 
 
 def _identity(variables):
@@ -86,6 +87,41 @@ def make_client_update(
     return client_update
 
 
+class Attack(NamedTuple):
+    """Simulated poisoned clients (config fl.attack): a fixed `fraction` of the population,
+    chosen by client id and `seed`, send a corrupted params delta d: "sign_flip" -scale * d,
+    "scale" scale * d, "noise" d + scale * N(0, 1) per coordinate."""
+
+    kind: str = ""  # "": no attack
+    fraction: float = 0.0
+    scale: float = 1.0
+    seed: int = 0
+
+
+ATTACKS = ("", "sign_flip", "scale", "noise")
+
+
+def is_malicious(attack: Attack, client_ids: jax.Array) -> jax.Array:
+    """Whether each client id is one of the attack's clients (the same in every round)."""
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(jax.random.key(attack.seed), client_ids)
+    u = jax.vmap(lambda k: jax.random.uniform(k))(keys)
+    return (u < attack.fraction) & (client_ids >= 0)
+
+
+def poison(attack: Attack, delta, key: jax.Array):
+    if attack.kind == "sign_flip":
+        return jax.tree.map(lambda d: -attack.scale * d, delta)
+    if attack.kind == "scale":
+        return jax.tree.map(lambda d: attack.scale * d, delta)
+    if attack.kind == "noise":
+        leaves, tree = jax.tree.flatten(delta)
+        keys = jax.random.split(key, len(leaves))
+        noisy = [d + attack.scale * jax.random.normal(k, d.shape, d.dtype)
+                 for d, k in zip(leaves, keys, strict=True)]  # fmt: skip
+        return jax.tree.unflatten(tree, noisy)
+    raise ValueError(f"unknown attack {attack.kind!r}; choose one of {ATTACKS}")
+
+
 def make_round(
     client_update,
     aggregator: Aggregator,
@@ -93,15 +129,24 @@ def make_round(
     mesh=None,
     clients_in_parallel: int | None = None,
     parts: ModelParts | None = None,
+    attack: Attack | None = None,
 ):
     """clients_in_parallel: per device, how many clients train at once (see
-    map_reduce_clients)."""
+    map_reduce_clients). attack: simulated poisoned clients (none by default)."""
     parts = parts or ModelParts.build()
+    attack = attack or Attack()
 
     def round_fn(state: ServerState, cohort: DeviceCohort, key: jax.Array):
         def client_report(shared, client):
-            *inputs, weight = client
+            *inputs, weight, slot, malicious = client
             update = client_update(shared, tuple(inputs))
+            if attack.kind:
+                key = jax.random.fold_in(inputs[3], 0xA77AC)  # the client's own key
+                bad = poison(attack, update.delta, key)
+                delta_params = jax.tree.map(
+                    lambda b, d: jnp.where(malicious, b, d), bad, update.delta
+                )
+                update = update._replace(delta=delta_params)
             # Kept-local params take no part in aggregation or the server optimizer.
             kept = update.client_state
             local_params = {k: v for k, v in kept.items() if k[0] == "params"}
@@ -113,15 +158,26 @@ def make_round(
                 jnp.subtract, parts.shared_state(update.model_state), global_state
             )
             deltas = {"params": delta["params"], "state": state_delta}
-            averaged = (encoder_parts, update.loss)
-            return (ClientReports(deltas, weight, update.loss), averaged), kept
+            # A client whose update or loss is not finite (a diverged or broken client) is
+            # left out of the round like a padding slot, and counted.
+            finite = jnp.isfinite(update.loss)
+            for leaf in jax.tree.leaves(deltas):
+                finite &= jnp.all(jnp.isfinite(leaf))
+            rejected = (weight > 0) & ~finite
+            weight = jnp.where(finite, weight, 0)
+            deltas = jax.tree.map(lambda d: jnp.where(finite, d, 0), deltas)
+            loss = jnp.where(finite, update.loss, 0)
+            averaged = (encoder_parts, loss)
+            reports = ClientReports(deltas, weight, loss, slot)
+            return (reports, averaged, rejected.astype(jnp.int32)), kept
 
         def summarize(reports) -> RoundSummary:
-            deltas, averaged = reports
+            deltas, averaged, rejected = reports
             return RoundSummary(
                 aggregator.summarize(deltas, global_model),
                 weighted_sum(averaged, deltas.weights),
                 (deltas.weights > 0).sum(),
+                rejected.sum(),
             )
 
         def merge(a: RoundSummary, b: RoundSummary) -> RoundSummary:
@@ -129,6 +185,7 @@ def make_round(
                 aggregator.merge(a.aggregate, b.aggregate),
                 add(a.means, b.means),
                 a.clients + b.clients,
+                a.rejected + b.rejected,
             )
 
         global_state = parts.shared_state(state.model_state)
@@ -136,7 +193,21 @@ def make_round(
         # A client's randomness depends on its id, not its slot, so padding changes nothing.
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, cohort.client_ids)
         variables = {"params": state.params, **state.model_state}
-        per_client = (cohort.client_states, cohort.batches, cohort.step_mask, keys, cohort.weights)
+        slots = jnp.arange(cohort.weights.shape[0], dtype=jnp.int32)
+        malicious = (
+            is_malicious(attack, cohort.client_ids)
+            if attack.kind
+            else jnp.zeros(cohort.client_ids.shape, bool)
+        )
+        per_client = (
+            cohort.client_states,
+            cohort.batches,
+            cohort.step_mask,
+            keys,
+            cohort.weights,
+            slots,
+            malicious,
+        )
         summary, client_states = map_reduce_clients(
             client_report,
             summarize,
@@ -161,6 +232,11 @@ def make_round(
         kept = parts.local(variables)
         heads = {k: v for k, v in kept.items() if k[1] != "encoder"}
         new = replace_leaves(new, {**heads, **encoder_parts})
+        # No client counted (all rejected): the global model and the server's states stay.
+        counted = summary.clients > 0
+        keep = lambda n, o: jax.tree.map(lambda a, b: jnp.where(counted, a, b), n, o)  # noqa: E731
+        new = keep(new, variables)
+        opt_state, agg_state = keep((opt_state, agg_state), (state.opt_state, state.agg_state))
         new_state = ServerState(
             params=new.pop("params"),
             model_state=new,
@@ -168,7 +244,8 @@ def make_round(
             agg_state=agg_state,
             round=state.round + 1,
         )
-        metrics = {"loss": loss, "clients": summary.clients}
+        loss = jnp.where(counted, loss, jnp.nan)
+        metrics = {"loss": loss, "clients": summary.clients, "rejected": summary.rejected}
         return new_state, metrics, client_states
 
     return round_fn
