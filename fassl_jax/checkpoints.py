@@ -57,14 +57,18 @@ class Checkpointer:
         return out.state, out.meta, out.clients if with_clients else None
 
     def restore_newest_readable(
-        self, like: Any, with_clients: bool = False, warn=None
+        self, like: Any, with_clients: bool = False, warn=None, set_aside: bool = False
     ) -> tuple[Any, dict, dict | None]:
         """restore() of the newest checkpoint that reads back; a damaged one (a torn or
-        flipped file) is reported through `warn` and the one before it is tried."""
+        flipped file) is reported through `warn` and the one before it is tried. set_aside:
+        move the unreadable ones out of the way (only the run that owns the workdir, under
+        its lock: a reader must never move a training run's files)."""
         steps = sorted(self.manager.all_steps(), reverse=True)
         for i, step in enumerate(steps):
             try:
                 restored = self.restore(like, step, with_clients)
+            except MemoryError:
+                raise
             except Exception as e:  # orbax raises many kinds for damaged files
                 older = f"falling back to round {steps[i + 1]}" if i + 1 < len(steps) else ""
                 if warn is not None:
@@ -78,7 +82,8 @@ class Checkpointer:
                         f"{older or 'none older'}"
                     )
                 continue
-            self._set_aside(steps[:i])  # the round's step numbers are saved again
+            if set_aside:
+                self._set_aside(steps[:i])  # their step numbers are saved again
             return restored
         raise UserError(
             f"no checkpoint in {self.directory_path} reads back; move the folder away to "

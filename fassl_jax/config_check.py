@@ -183,6 +183,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for key in ("dropout", "stragglers", "deadline", "attack_fraction"):
         if not 0.0 <= config.fl[key] <= 1.0:
             raise ConfigError(f"config.fl.{key} must be in [0, 1] (got {config.fl[key]})")
+    agg = config.aggregator
+    if agg.rule == "trimmed_mean" and not 0.0 <= agg.get("trim", 0.1) < 0.5:
+        raise ConfigError(f"config.aggregator.trim must be in [0, 0.5) (got {agg.trim})")
+    if agg.rule == "krum" and (agg.get("keep", 1) < 1 or agg.get("byzantine", 1) < 0):
+        raise ConfigError("config.aggregator.keep must be >= 1 and byzantine >= 0")
+    if config.mode == "centralized" and config.fl.attack:
+        raise ConfigError("config.fl.attack simulates poisoned clients; set it to '' for "
+                          "mode='centralized'")  # fmt: skip
     if config.fl.over_select < 0:
         raise ConfigError(f"config.fl.over_select must be >= 0 (got {config.fl.over_select})")
     if config.partition.size_sigma < 0:

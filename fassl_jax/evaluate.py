@@ -77,6 +77,9 @@ def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str
         return ev.run(variables)["label"]
 
     embed = lambda v, x: encoder.apply(v, x, train=False)  # noqa: E731
+    w = config.eval.get("window_frames", 0)
+    if w > 0:  # scored as the run scored it: windows of its training length
+        embed = retrieval.windowed(embed, w, config.eval.get("window_hop", 0) or max(w // 2, 1))
     return {
         "model": score(embed, variables),
         "random_init": score(embed, initial_encoder),

@@ -43,7 +43,8 @@ def load_model(model_file_path: str) -> HearModel:
     encoder = loaded.encoder
     embed = jax.jit(lambda v, x: encoder.apply(v, x, train=False))
     cfg = build.log_mel_config(loaded.config)
-    frames = build.clip_frames(loaded.config)
+    # The length it trained and was scored on: its eval windows (ACOP) or the whole clip.
+    frames = loaded.config.eval.get("window_frames", 0) or build.clip_frames(loaded.config)
     size = int(embed(loaded.variables, np.zeros((1, frames, cfg.n_mels), np.float32)).shape[-1])
     return HearModel(embed, loaded.variables, cfg, frames, cfg.sample_rate, size, size)
 

@@ -194,7 +194,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     bests, seconds = fassl.init(), {"train": 0.0, "eval": 0.0}
     if ckpt.latest_round() is not None:
         state, meta, saved = ckpt.restore_newest_readable(
-            state, client_states.keeps_anything, warn=lambda m: print(f"warning: {m}", flush=True)
+            state,
+            client_states.keeps_anything,
+            warn=lambda m: print(f"warning: {m}", flush=True),
+            set_aside=True,
         )
         if saved is not None:
             client_states.load_arrays(saved)

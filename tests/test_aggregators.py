@@ -292,3 +292,12 @@ def test_fedprox_adds_the_gradient_of_the_proximal_term():
 def test_unknown_names_say_what_exists():
     with pytest.raises(ConfigError, match="choose one of: adagrad, adam, sgd, yogi"):
         optimizers.server("yogii", 0.1)
+
+
+def test_krum_with_one_reporting_client_takes_its_delta():
+    """A lone reporting client in a later slot (the others dropped or rejected) is Krum's
+    pick, not a zero update."""
+    deltas = {"w": jnp.asarray([[0.0, 0.0], [0.0, 0.0], [3.0, -1.0], [0.0, 0.0]])}
+    rep = ClientReports(deltas, jnp.array([0.0, 0.0, 5.0, 0.0]), jnp.zeros(4), jnp.arange(4))
+    got, _ = aggregators.krum(4).update(rep, (), {"w": jnp.zeros(2)})
+    np.testing.assert_allclose(got["w"], [3.0, -1.0])

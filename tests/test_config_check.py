@@ -29,7 +29,19 @@ BAD = [
     ("acop", "ssl.subclip_frames", 20, "need 64 frames"),
     ("acop", "ssl.gap_frames", -1, "config.ssl.gap_frames must be >= 0"),
     ("barlow_twins", "ssl.lambda_offdiag", -1.0, "config.ssl.lambda_offdiag must be >= 0.0"),
+    ("simclr", "fl.dropout", 1.5, "config.fl.dropout must be in [0, 1]"),
+    ("simclr", "fl.attack", "bribe", "config.fl.attack='bribe' is not known"),
 ]
+
+
+def test_robust_rule_options_are_ranged():
+    c = tiny_config("simclr")
+    c.aggregator = {"rule": "trimmed_mean", "trim": 0.5}
+    with pytest.raises(ConfigError, match=re.escape("config.aggregator.trim must be in [0, 0.5)")):
+        config_check.validate(c)
+    c.aggregator = {"rule": "krum", "keep": 0}
+    with pytest.raises(ConfigError, match="keep must be >= 1"):
+        config_check.validate(c)
 
 
 @pytest.mark.parametrize(("method", "key", "value", "message"), BAD)

@@ -158,3 +158,25 @@ def test_backbone_only_aggregates_the_encoder_and_each_client_keeps_its_heads(se
 
 def round_key(r):
     return jax.random.key(100 + r)
+
+
+def test_a_broken_client_leaves_fedbn_norms_finite_and_keeps_its_own(setup):
+    """One client's clips hold NaN under FedBN: it is left out, the server's norms (the
+    cohort's mean) stay finite, and the client keeps the norms it started with."""
+    examples, store, method, _, fedbn, rounds = setup
+    state = init_state(method)
+    store_states = parts.ClientStateStore(
+        fedbn.local({"params": state.params, **state.model_state})
+    )
+    ids = np.arange(4)
+    dc, host = cohort_of(store, 0, store_states.gather(ids))
+    broken = np.array(examples)
+    broken[host.batches[1, 0]] = np.nan
+    s1, metrics, trained = rounds["norm"](state, dc._replace(examples=jnp.asarray(broken)),
+                                          jax.random.key(1))  # fmt: skip
+    assert int(metrics["rejected"]) == 1
+    server = jax.tree.leaves((s1.params, s1.model_state))
+    assert all(np.isfinite(np.asarray(x)).all() for x in server)
+    incoming = store_states.gather(ids)
+    for k in trained:
+        np.testing.assert_array_equal(np.asarray(trained[k][1]), incoming[k][1])

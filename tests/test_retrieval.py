@@ -133,3 +133,12 @@ def test_linear_probe_separates_what_is_separable_and_not_what_is_not():
     assert acc["unseen"] == 0.0  # labels absent from training are misses
     noise = linear_probe(rng.normal(size=(400, 16)), labels[y], {"t": (xt * 0, labels[yt])})
     assert noise["t"] < 0.45  # constant inputs: one class for all, about a quarter right
+
+
+def test_a_broken_encoder_scores_chance_not_a_perfect_recall():
+    """NaN similarities (a diverged encoder) rank as far as can be: every item tied, so the
+    score is the chance rate, never 1."""
+    labels = np.array([0, 0, 1, 1, 1])
+    nan = np.full((2, 5), np.nan)
+    got = retrieval.recall_at_k(nan, np.array([0, 1]), labels, ks=(1,))
+    assert got["recall@1"] == pytest.approx(np.mean([2 / 5, 3 / 5]))

@@ -120,6 +120,16 @@ def test_a_finished_cell_made_with_another_config_is_an_error_not_reused(finishe
         study.run(GRID, workdir, log=lambda _: None, overrides={"fl.batch_size": 8})
 
 
+def test_a_finished_cell_with_more_rounds_than_asked_is_an_error(finished):
+    from fassl_jax.errors import UserError
+
+    workdir, _ = finished
+    with pytest.raises(UserError, match=r"fl.rounds \(2 run, 1 asked\)"):
+        study.run(GRID, workdir, log=lambda _: None, overrides={"fl.rounds": 1})
+    with pytest.raises(UserError, match="differs in eval.every"):
+        study.run(GRID, workdir, log=lambda _: None, overrides={"eval.every": 2})
+
+
 def test_only_and_overrides_pick_cells_and_change_their_configs(tmp_path, monkeypatch):
     from fassl_jax.errors import UserError
 

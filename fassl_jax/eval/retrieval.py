@@ -34,6 +34,7 @@ def recall_at_k(
     exclude_self: queries are the gallery (leave-one-out), so item i never retrieves itself.
     """
     sim = np.array(sim, dtype=np.float64)
+    sim[~np.isfinite(sim)] = -np.inf  # a broken (NaN) embedding is as far as can be
     if exclude_self:
         np.fill_diagonal(sim, -np.inf)
     num_items = sim.shape[1] - int(exclude_self)

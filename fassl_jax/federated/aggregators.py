@@ -236,14 +236,16 @@ def krum(cohort_size: int, byzantine: int = 1, keep: int = 1) -> Aggregator:
             [d.reshape(cohort_size, -1) for d in jax.tree.leaves(buf.deltas)], axis=1
         )
         sq = jnp.sum(flat**2, axis=1)
-        dist = sq[:, None] + sq[None, :] - 2.0 * flat @ flat.T
+        gram = jnp.matmul(flat, flat.T, precision=jax.lax.Precision.HIGHEST)  # no TF32
+        dist = sq[:, None] + sq[None, :] - 2.0 * gram
         pair = real[:, None] & real[None, :] & ~jnp.eye(cohort_size, dtype=bool)
         dist = jnp.where(pair, jnp.maximum(dist, 0.0), jnp.inf)
         neighbours = jnp.maximum(n - byzantine - 2, 1)
         nearest = jnp.sort(dist, axis=1)
         rank = jnp.arange(cohort_size, dtype=jnp.int32)[None, :]
         score = jnp.where(rank < neighbours, nearest, jnp.zeros((), nearest.dtype)).sum(axis=1)
-        score = jnp.where(real, score, jnp.inf)
+        # One reporting client has no neighbour (score inf): it is the pick all the same.
+        score = jnp.where(real, jnp.where(jnp.isinf(score), 0.0, score), jnp.inf)
         chosen = jnp.argsort(score)[:keep]
         picked = jnp.zeros(cohort_size).at[chosen].set(1.0) * buf.real
         weight = picked / jnp.maximum(picked.sum(), 1.0)

@@ -88,9 +88,10 @@ def make_client_update(
 
 
 class Attack(NamedTuple):
-    """Simulated poisoned clients (config fl.attack): a fixed `fraction` of the population,
-    chosen by client id and `seed`, send a corrupted params delta d: "sign_flip" -scale * d,
-    "scale" scale * d, "noise" d + scale * N(0, 1) per coordinate."""
+    """Simulated poisoned clients (config fl.attack): each client is malicious with
+    probability `fraction`, decided once by its id and `seed` (the same in every round; with
+    few clients the realised share varies), and sends a corrupted params delta d:
+    "sign_flip" -scale * d, "scale" scale * d, "noise" d + scale * N(0, 1) per coordinate."""
 
     kind: str = ""  # "": no attack
     fraction: float = 0.0
@@ -157,17 +158,24 @@ def make_round(
             state_delta = jax.tree.map(
                 jnp.subtract, parts.shared_state(update.model_state), global_state
             )
+            # Kept-local statistics (FedBN) are not the server's either: zero in the mix.
+            local_state = {k: v for k, v in kept.items() if k[0] in state_delta}
+            state_delta = replace_leaves(state_delta, zeros_like_leaves(local_state))
             deltas = {"params": delta["params"], "state": state_delta}
-            # A client whose update or loss is not finite (a diverged or broken client) is
-            # left out of the round like a padding slot, and counted.
+            # A client whose update, loss or kept parts are not finite (a diverged or broken
+            # client) is left out of the round like a padding slot, and counted; it keeps the
+            # parts it started the round with.
             finite = jnp.isfinite(update.loss)
-            for leaf in jax.tree.leaves(deltas):
+            for leaf in jax.tree.leaves((deltas, kept)):
                 finite &= jnp.all(jnp.isfinite(leaf))
             rejected = (weight > 0) & ~finite
             weight = jnp.where(finite, weight, 0)
-            deltas = jax.tree.map(lambda d: jnp.where(finite, d, 0), deltas)
+            zero_unless_finite = lambda t: jax.tree.map(lambda d: jnp.where(finite, d, 0), t)  # noqa: E731
+            deltas = zero_unless_finite(deltas)
             loss = jnp.where(finite, update.loss, 0)
-            averaged = (encoder_parts, loss)
+            averaged = (zero_unless_finite(encoder_parts), loss)
+            if inputs[0]:  # the client's incoming kept-local parts
+                kept = jax.tree.map(lambda new, old: jnp.where(finite, new, old), kept, inputs[0])
             reports = ClientReports(deltas, weight, loss, slot)
             return (reports, averaged, rejected.astype(jnp.int32)), kept
 

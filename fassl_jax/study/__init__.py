@@ -123,11 +123,21 @@ def run_cell(grid: Grid, cell: Cell, workdir: str, overrides: dict | None = None
     config = cell_config(grid, cell, overrides)
     if os.path.exists(path):
         diffs = train.config_differences(out, config)
+        with open(os.path.join(out, "config.json")) as f:
+            ran = json.load(f)
+        if ran["eval"]["every"] != config.eval.every:  # FASSL's pick depends on it
+            diffs.append("eval.every")
+        with open(path) as f:
+            rounds = json.load(f)["rounds"]
+        if rounds > config.fl.rounds:
+            diffs.append(f"fl.rounds ({rounds} run, {config.fl.rounds} asked)")
         if diffs:
             raise UserError(
                 f"{out} finished with another config (differs in {', '.join(diffs)}); the grid "
                 "or its overrides changed: use a new --workdir, or delete that cell to rerun it"
             )
+        if rounds < config.fl.rounds:  # more rounds asked: the run resumes and extends
+            train.run(config, out)
     else:
         train.run(config, out)
     with open(path) as f:
