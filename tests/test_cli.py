@@ -239,3 +239,19 @@ def test_hear_api_embeds_windows_of_the_training_length(smoke_workdir):
                                rtol=1e-4, atol=1e-5)  # fmt: skip
     picked = hear.load_model(f"{smoke_workdir}:pattern")
     assert picked.scene_embedding_size == model.scene_embedding_size
+
+
+def test_report_writes_plots_and_the_summarys_numbers(smoke_workdir):
+    result = run_cli("fassl_jax.report", f"--workdir={smoke_workdir}")
+    assert result.returncode == 0, result.stderr
+    out = smoke_workdir / "report"
+    for png in ("loss.png", "recall.png", "clients.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "report.md").read_text()
+    with open(smoke_workdir / "summary.json") as f:
+        t = json.load(f)["tasks"]["pattern"]
+    row = next(line for line in md.splitlines() if line.startswith("| pattern |"))
+    assert f"{t['best_test_recall@1']:.3f} ({t['best_round']})" in row
+    assert f"{t['random_init']['recall@1']:.3f}" in row
+    assert f"{t['probe']['selected']['test']:.3f}" in row
+    assert_one_line_error(run_cli("fassl_jax.report", "--workdir=/nonexistent"), "does not exist")
