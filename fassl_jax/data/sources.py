@@ -13,7 +13,9 @@ from fassl_jax.errors import DataError, unknown_name
 # name -> load(path, clip_seconds): AudioSet of 16 kHz waveforms.
 SOURCES = {
     "spoken_digit": lambda path, clip_seconds: spoken_digit.load(path, clip_seconds=clip_seconds),
-    "audiofolder": lambda path, clip_seconds: audiofolder.load(path, clip_seconds=clip_seconds),
+    "audiofolder": lambda path, clip_seconds: audiofolder.load_for_training(
+        path, clip_seconds=clip_seconds
+    ),
     "synthetic": lambda path, clip_seconds: synthetic.load(clip_seconds=clip_seconds),
     # 8 patterns under +-15 dB level changes and background noise at 0-20 dB SNR: nuisance
     # that a random encoder does not factor out (pattern Recall@1 ~0.4, against ~0.95 on
