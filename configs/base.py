@@ -103,5 +103,6 @@ def get_config():
     )
     c.checkpoint = dict(every=1, keep=2)
     # Output that is not a terminal gets a line every `every` rounds (and at scored rounds).
-    c.log = dict(every=1)
+    # tensorboard: the metrics also as TensorBoard scalars in workdir/tensorboard.
+    c.log = dict(every=1, tensorboard=True)
     return c

@@ -105,3 +105,25 @@ class ProgressLines:
             picks = sorted(k for k in record if k.startswith("select/") and k.endswith("@1"))
             line += "  select R@1: " + " ".join(f"{k.split('/')[1]} {record[k]:.3f}" for k in picks)
         print(line, file=self.out, flush=True)
+
+
+class TensorBoardLog:
+    """The same records as metrics.jsonl, as TensorBoard scalars (tensorboardX) in
+    workdir/tensorboard: `loss`, `clients`, `seconds`, `test/<task>/recall_at_k`,
+    `select/<task>/recall_at_k`, against the round."""
+
+    def __init__(self, folder: str):
+        from tensorboardX import SummaryWriter
+
+        self.writer = SummaryWriter(folder, flush_secs=30)
+
+    def write(self, record: dict) -> None:
+        step = record["round"]
+        for key, value in record.items():
+            if key == "round" or not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            tag = key if key.startswith("select/") or "/" not in key else f"test/{key}"
+            self.writer.add_scalar(tag.replace("@", "_at_"), value, step)  # '@' is not a tag char
+
+    def close(self) -> None:
+        self.writer.close()

@@ -30,6 +30,7 @@ from fassl_jax.models.heads import encoder_variables
 from fassl_jax.run_log import (
     MetricsLog,
     ProgressLines,
+    TensorBoardLog,
     workdir_lock,
     write_atomically,
     write_json,
@@ -47,6 +48,7 @@ RESUMABLE_CHANGES = (
     "data.pool",  # where clips are read from changes no result
     "data.pool_gb",
     "log.every",
+    "log.tensorboard",
 )
 
 
@@ -232,6 +234,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if start > 0:
         print(f"{workdir}: resumed from round {start} of {fl.rounds}", flush=True)
     lines = ProgressLines(start, fl.rounds, config.log.every, enabled=bool(bar.disable))
+    board = TensorBoardLog(os.path.join(workdir, "tensorboard")) if config.log.tensorboard else None
 
     def finish_round(r: int, record: dict) -> None:
         """FASSL's scoring on evaluation rounds, the log line, the checkpoint."""
@@ -258,6 +261,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             record["eval_seconds"] = round(time.perf_counter() - t1, 3)
             seconds["eval"] += record["eval_seconds"]
         log.write(record)
+        if board is not None:
+            board.write(record)
         lines.round(record)
         if (r + 1) % config.checkpoint.every == 0 or r + 1 == fl.rounds:
             meta = {
@@ -321,6 +326,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         bar.set_postfix(loss=f"{record['loss']:.4f}")
     ckpt.wait()
     best_ckpts.close()
+    if board is not None:
+        board.close()
 
     # --- Summary: per task, FASSL's selected round and the last round, beside the
     # random-init encoder and plain log-mels (test split).

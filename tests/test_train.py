@@ -384,3 +384,37 @@ def test_robust_rules_train_through_the_config(setup, tmp_path):
              for a, b in zip(jax.tree.leaves(loaded.variables), jax.tree.leaves(loaded.initial),
                              strict=True)]  # fmt: skip
     assert max(moved) > 1e-4
+
+
+def read_tensorboard_scalars(folder: str) -> dict[str, dict[int, float]]:
+    """tag -> {step: value}, read straight from the TFRecord event files."""
+    import glob
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    out = {}
+    for path in sorted(glob.glob(os.path.join(folder, "events.out.tfevents.*"))):
+        with open(path, "rb") as f:
+            data = f.read()
+        pos = 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos : pos + 8])
+            event = event_pb2.Event.FromString(data[pos + 12 : pos + 12 + length])
+            pos += 12 + length + 4
+            for v in event.summary.value:
+                out.setdefault(v.tag, {})[event.step] = v.simple_value
+    return out
+
+
+def test_tensorboard_scalars_match_the_metrics_log(runs):
+    workdir, _ = runs["a"]
+    scalars = read_tensorboard_scalars(os.path.join(workdir, "tensorboard"))
+    for r in read_metrics(os.path.join(workdir, "metrics.jsonl")):
+        assert scalars["loss"][r["round"]] == pytest.approx(r["loss"], rel=1e-6)
+        assert scalars["test/pattern/recall_at_1"][r["round"]] == pytest.approx(
+            r["pattern/recall@1"]
+        )
+        assert scalars["select/pattern/recall_at_1"][r["round"]] == pytest.approx(
+            r["select/pattern/recall@1"]
+        )
