@@ -26,6 +26,8 @@ SETUPS = {
     "median": {"aggregator": dict(rule="median")},
     "trimmed_mean": {"aggregator": dict(rule="trimmed_mean", trim=0.1)},
     "krum": {"aggregator": dict(rule="krum", byzantine=1, keep=1)},
+    # DP-FedAvg (McMahan et al. 2018): clip each update to norm 1, Gaussian noise z * 1 / K.
+    "dp_fedavg": {"aggregator": dict(rule="dp_fedavg", clip=1.0, noise_multiplier=1.0)},
 }
 
 

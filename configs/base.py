@@ -85,8 +85,13 @@ def get_config():
     # On the pseudo-gradient: sgd (lr 1: FedAvg; momentum: FedAvgM), or Reddi et al.'s
     # adam | yogi | adagrad with beta_1 = momentum, beta_2 = b2 and tau.
     c.server = dict(optimizer="sgd", learning_rate=1.0, momentum=0.0, b2=0.99, tau=1e-3)
-    # fedavg | loss | fedvssl (alpha, beta) | ldawa (warmup_rounds); options beside "rule".
+    # fedavg | loss | fedvssl (alpha, beta) | ldawa (warmup_rounds) | median | trimmed_mean
+    # (trim) | krum (byzantine, keep) | dp_fedavg (clip, noise_multiplier); options beside
+    # "rule".
     c.aggregator = dict(rule="fedavg")
+    # Differential privacy (with aggregator.rule=dp_fedavg): target_epsilon > 0 sets the
+    # noise multiplier for the run's rounds; epsilon at `delta` is reported every round.
+    c.dp = dict(target_epsilon=0.0, delta=1e-5)
 
     # FASSL: every `every` rounds the global encoder is scored on each task's selection and
     # test splits; per task the best round by selection Recall@1 is kept in workdir/best.

@@ -73,6 +73,9 @@ def build_optimizers(config):
     if rule in aggregators.WHOLE_COHORT:  # a buffer row per cohort slot, padding included
         devices = len(jax.devices())
         options["cohort_size"] = -(-config.fl.clients_per_round // devices) * devices
+    elif rule == "dp_fedavg":  # the fixed denominator: the cohort's size
+        options["cohort_size"] = config.fl.clients_per_round
+        options["seed"] = config.seed
     return client_tx, server_tx, aggregators.AGGREGATORS[rule](**options)
 
 

@@ -9,7 +9,7 @@ from fassl_jax.data.partitions import PARTITIONS
 from fassl_jax.data.pool import MODES as POOL_MODES
 from fassl_jax.data.sources import SOURCES
 from fassl_jax.errors import ConfigError
-from fassl_jax.federated.aggregators import AGGREGATORS, WHOLE_COHORT
+from fassl_jax.federated.aggregators import AGGREGATORS, COHORT_SIZED
 from fassl_jax.federated.optimizers import CLIENT_OPTIMIZERS, SERVER_OPTIMIZERS
 from fassl_jax.federated.parts import parse_keep_local
 from fassl_jax.federated.round import ATTACKS
@@ -153,7 +153,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if not value > 0:
             raise ConfigError(f"config.{key} must be > 0 (got {value})")
     _check_options(config, "ssl", "method", METHODS, 2, "configs/{}.py sets them")
-    whole_cohort = config.aggregator.rule in WHOLE_COHORT  # cohort_size comes from fl
+    whole_cohort = config.aggregator.rule in COHORT_SIZED  # cohort_size comes from fl
     _check_options(
         config, "aggregator", "rule", AGGREGATORS, int(whole_cohort), "configs/aggregators.py"
     )
@@ -188,6 +188,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.aggregator.trim must be in [0, 0.5) (got {agg.trim})")
     if agg.rule == "krum" and (agg.get("keep", 1) < 1 or agg.get("byzantine", 1) < 0):
         raise ConfigError("config.aggregator.keep must be >= 1 and byzantine >= 0")
+    if agg.rule == "dp_fedavg":
+        if "seed" in agg:
+            raise ConfigError(
+                "config.aggregator.seed is not an option: DP noise follows config.seed"
+            )
+        if agg.get("clip", 1.0) <= 0 or agg.get("noise_multiplier", 1.0) < 0:
+            raise ConfigError("config.aggregator.clip must be > 0 and noise_multiplier >= 0")
+    if config.dp.target_epsilon < 0 or not 0 < config.dp.delta < 1:
+        raise ConfigError("config.dp.target_epsilon must be >= 0 and config.dp.delta in (0, 1)")
+    if config.dp.target_epsilon > 0 and agg.rule != "dp_fedavg":
+        raise ConfigError(
+            "config.dp.target_epsilon needs aggregator.rule='dp_fedavg' (configs/aggregators.py:"
+            "dp_fedavg)"
+        )
     if config.mode == "centralized" and config.fl.attack:
         raise ConfigError("config.fl.attack simulates poisoned clients; set it to '' for "
                           "mode='centralized'")  # fmt: skip

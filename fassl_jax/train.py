@@ -93,6 +93,40 @@ def config_differences(workdir: str, config) -> list[str]:
     return sorted(k for k in diffs if k not in RESUMABLE_CHANGES)
 
 
+def dp_accounting_for(config, cohort_size: int, num_clients: int):
+    """For DP-FedAvg: fixes the noise multiplier for config.dp.target_epsilon (if set) in the
+    config, and returns rounds -> epsilon at config.dp.delta; None without DP."""
+    if config.mode == "centralized" or config.aggregator.rule != "dp_fedavg":
+        return None
+    from fassl_jax.federated import privacy
+
+    q = cohort_size / num_clients
+    if config.dp.target_epsilon > 0:
+        z = privacy.noise_for_epsilon(
+            q, config.fl.rounds, config.dp.target_epsilon, config.dp.delta
+        )
+        with config.unlocked():
+            config.aggregator.noise_multiplier = z
+    z = config.aggregator.get("noise_multiplier", 1.0)
+    return lambda rounds: privacy.epsilon(q, z, rounds, config.dp.delta)
+
+
+def privacy_summary(config, cohort_size: int, num_clients: int) -> dict:
+    from fassl_jax.federated import privacy
+
+    q = cohort_size / num_clients
+    z = config.aggregator.get("noise_multiplier", 1.0)
+    return {
+        "epsilon": privacy.epsilon(q, z, config.fl.rounds, config.dp.delta),
+        "delta": config.dp.delta,
+        "noise_multiplier": z,
+        "clip": config.aggregator.get("clip", 1.0),
+        "sampling_rate": q,
+        "rounds": config.fl.rounds,
+        "accountant": "RDP (dp-accounting), Poisson sampling at rate clients_per_round / clients",
+    }
+
+
 def check_workdir_config(workdir: str, config) -> None:
     """A workdir holds one run: resuming it with another config would mix two experiments."""
     path = os.path.join(workdir, "config.json")
@@ -171,6 +205,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     # --- Model, objective and the round function.
     method = build_method(config, input_mean, input_std)
+    privacy_of = dp_accounting_for(config, cohort_size, store.num_clients)
     client_tx, server_tx, aggregator = build_optimizers(config)
     mesh = placement.client_mesh()
     keep_local = "" if config.mode == "centralized" else fl.keep_local
@@ -308,6 +343,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         }
         if availability != clients.Availability():
             record["dropped"] = dropped
+        if privacy_of is not None:
+            record["epsilon"] = privacy_of(r + 1)
         rejected = int(metrics.get("rejected", 0))
         if rejected:
             record["rejected"] = rejected
@@ -342,6 +379,11 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     summary = {
         "rounds": int(state.round),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        **(
+            {"privacy": privacy_summary(config, cohort_size, store.num_clients)}
+            if privacy_of is not None
+            else {}
+        ),  # fmt: skip
         "tasks": {task: task_summary(bests[task], trained[task]) for task in trained},
     }
     for task in trained:

@@ -418,3 +418,22 @@ def test_tensorboard_scalars_match_the_metrics_log(runs):
         assert scalars["select/pattern/recall_at_1"][r["round"]] == pytest.approx(
             r["select/pattern/recall@1"]
         )
+
+
+def test_dp_fedavg_for_a_target_epsilon_reports_its_spending(tmp_path):
+    """aggregator dp_fedavg with dp.target_epsilon: the noise multiplier is calibrated for
+    the run, epsilon is logged every round (growing) and ends at the target."""
+    from configs import aggregators
+    from fassl_jax.federated import privacy
+
+    c = smoke_config(**{"fl.rounds": 3, "eval.probe": False})
+    aggregators.apply(c, "dp_fedavg")
+    c.dp.target_epsilon = 8.0
+    summary = train.run(c, str(tmp_path))
+    records = read_metrics(os.path.join(tmp_path, "metrics.jsonl"))
+    spent = [r["epsilon"] for r in records]
+    assert spent == sorted(spent) and spent[0] > 0
+    p = summary["privacy"]
+    assert p["epsilon"] == pytest.approx(8.0, rel=0.02) and spent[-1] == p["epsilon"]
+    assert p["sampling_rate"] == 3 / 4  # 3 of the smoke run's 4 source clients a round
+    assert p["epsilon"] == pytest.approx(privacy.epsilon(0.75, p["noise_multiplier"], 3, 1e-5))

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from fassl_jax.federated import summaries
+from fassl_jax.federated import privacy, summaries
 from fassl_jax.federated.summaries import add, mean, weighted_sum
 
 Params = Any
@@ -268,3 +268,7 @@ AGGREGATORS = {
 }
 # Rules that need every client's delta at once; their builders take the cohort size first.
 WHOLE_COHORT = ("median", "trimmed_mean", "krum")
+
+AGGREGATORS["dp_fedavg"] = privacy.dp_fedavg
+# Builders whose first argument is the cohort size (DP-FedAvg: its fixed denominator).
+COHORT_SIZED = (*WHOLE_COHORT, "dp_fedavg")
