@@ -28,7 +28,7 @@ import ml_collections
 import numpy as np
 
 from fassl_jax.errors import UserError
-from fassl_jax.run_log import read_metrics
+from fassl_jax.run_log import read_metrics, write_atomically
 
 CENTRALIZED = "-"  # a centralized cell has no aggregation and no partition
 METRIC = "recall@1"
@@ -169,10 +169,12 @@ def rows(grid: Grid, summaries: dict[Cell, dict]) -> list[dict]:
 
 
 def write_csv(path: str, table: list[dict]) -> None:
-    with open(path, "w", newline="") as f:
+    tmp = f"{path}.tmp"  # written whole, then moved: a reader never sees half a table
+    with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
+    os.replace(tmp, path)
 
 
 BEST, LAST = f"best_test_{METRIC}", f"last_test_{METRIC}"
@@ -400,7 +402,6 @@ def run(
     write_csv(os.path.join(workdir, "results.csv"), table)
     if compared:
         write_csv(os.path.join(workdir, "comparisons.csv"), compared)
-    with open(os.path.join(workdir, "results.md"), "w") as f:
-        f.write(markdown(grid, table, compared))
+    write_atomically(os.path.join(workdir, "results.md"), markdown(grid, table, compared))
     plot(grid, workdir, summaries, table)
     return table
