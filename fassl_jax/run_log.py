@@ -127,3 +127,37 @@ class TensorBoardLog:
 
     def close(self) -> None:
         self.writer.close()
+
+
+class StopRequests:
+    """SIGINT / SIGTERM while a run trains: the current round finishes and is checkpointed,
+    then the run stops (a second signal stops at once). Stopping mid-step, or inside XLA's
+    compiler, can leave a torn checkpoint or crash the process."""
+
+    def __init__(self):
+        self.signal: str | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        import signal
+
+        if self.signal is not None:  # a second one: the user means it
+            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False

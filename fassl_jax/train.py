@@ -30,6 +30,7 @@ from fassl_jax.models.heads import encoder_variables
 from fassl_jax.run_log import (
     MetricsLog,
     ProgressLines,
+    StopRequests,
     TensorBoardLog,
     workdir_lock,
     write_atomically,
@@ -167,11 +168,11 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     config_check.validate(config)
     os.makedirs(workdir, exist_ok=True)
-    with workdir_lock(workdir):
-        return _run(config, workdir)
+    with workdir_lock(workdir), StopRequests() as stops:
+        return _run(config, workdir, stops)
 
 
-def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
     check_workdir_config(workdir, config)
 
     # --- Data: log-mels; clients see only the pretraining audio, never its labels.
@@ -299,7 +300,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         if board is not None:
             board.write(record)
         lines.round(record)
-        if (r + 1) % config.checkpoint.every == 0 or r + 1 == fl.rounds:
+        stopping = stops is not None and stops.signal is not None
+        if (r + 1) % config.checkpoint.every == 0 or r + 1 == fl.rounds or stopping:
             meta = {
                 "input_mean": input_mean,
                 "input_std": input_std,
@@ -361,6 +363,16 @@ def _run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                   flush=True)  # fmt: skip
         finish_round(r, record)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
+        if stops is not None and stops.signal and r + 1 < fl.rounds:
+            ckpt.wait()
+            ckpt.close()
+            best_ckpts.close()
+            if board is not None:
+                board.close()
+            raise UserError(
+                f"stopped by {stops.signal} after round {r + 1} of {fl.rounds} (checkpoint "
+                "saved); run the same command again to resume"
+            )
     ckpt.wait()
     best_ckpts.close()
     if board is not None:

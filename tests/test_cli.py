@@ -286,3 +286,37 @@ def test_training_on_your_own_audio_folder(tmp_path):
                  "fl.clients_per_round": 2, "eval.probe": False}  # fmt: skip
     summary = train.run(smoke_config(**overrides), str(tmp_path / "run"))
     assert set(summary["tasks"]) == {"label", "client"}
+
+
+def test_sigint_finishes_the_round_saves_and_resumes(tmp_path):
+    """SIGINT mid-run: the round in progress finishes and is checkpointed, the run stops
+    with one line, and the same command resumes to the end."""
+    import signal
+    import time
+
+    workdir = tmp_path / "run"
+    args = [sys.executable, "-m", "fassl_jax.main", "--config=configs/smoke.py",
+            f"--workdir={workdir}", "--config.fl.rounds=30", "--config.eval.every=30",
+            "--config.checkpoint.every=7", "--config.eval.probe=False"]  # fmt: skip
+    env = {**os.environ, "FASSL_NO_TCMALLOC": "1"}
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)  # fmt: skip
+    for line in proc.stdout:  # progress lines: not a terminal
+        if line.startswith("round 3/30"):
+            break
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("fassl_jax: error:")]
+    assert len(errors) == 1 and "stopped by SIGINT after round" in errors[0], err
+    assert "Traceback" not in err
+    stopped_at = int(errors[0].split("after round ")[1].split()[0])
+    assert 3 <= stopped_at < 30
+    checkpoints = sorted(int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit())
+    assert checkpoints[-1] == stopped_at  # saved on the way out, though every=7
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"resumed from round {stopped_at} of 30" in result.stdout
+    with open(workdir / "summary.json") as f:
+        assert json.load(f)["rounds"] == 30
