@@ -33,6 +33,7 @@ def make_config(cell: Cell, variant: str = "default"):
     c = general.get_config("centralized" if cell.mode == "centralized" else "full")
     method = importlib.import_module(f"configs.{cell.method}").get_config("federated")
     c.ssl = method.ssl
+    c.client.learning_rate = method.client.learning_rate  # Barlow Twins has its own
     if cell.method == "acop":
         c.eval.window_frames = c.ssl.subclip_frames
     if cell.mode == "federated":
