@@ -79,7 +79,9 @@ def build_optimizers(config):
     return client_tx, server_tx, aggregators.AGGREGATORS[rule](**options)
 
 
-def build_round(config, method, client_tx, server_tx, aggregator, model_parts, mesh):
+def build_round(
+    config, method, client_tx, server_tx, aggregator, model_parts, mesh, num_clients: int = 0
+):
     """(round_fn, pad_clients_to): the jitted round (its state argument donated) and the
     multiple of which the cohort must be, one share per device."""
     fl = config.fl
@@ -97,7 +99,9 @@ def build_round(config, method, client_tx, server_tx, aggregator, model_parts, m
     in_parallel = fl.clients_in_parallel or (
         cpu_formulation(config.model)[1] if on_cpu() else ACCELERATOR_CLIENTS_IN_PARALLEL
     )
-    attack = fl_round.Attack(fl.attack, fl.attack_fraction, fl.attack_scale, config.seed)
+    attack = fl_round.attack_on(
+        fl.attack, fl.attack_fraction, fl.attack_scale, config.seed, num_clients
+    )
     round_fn = fl_round.make_round(
         client_update, aggregator, server_tx, mesh, in_parallel, model_parts, attack
     )

@@ -212,7 +212,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
     keep_local = "" if config.mode == "centralized" else fl.keep_local
     model_parts = parts.ModelParts.build(keep_local, method.private_collections)
     round_fn, pad_clients_to = build_round(
-        config, method, client_tx, server_tx, aggregator, model_parts, mesh
+        config, method, client_tx, server_tx, aggregator, model_parts, mesh, store.num_clients
     )
     # Committed to the mesh up front, so the first round's outputs match its inputs' placement
     # and the second round does not compile again.

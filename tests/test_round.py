@@ -350,7 +350,7 @@ def test_sign_flipping_clients_send_the_negated_update():
     method = tiny_method()
     start = init_state(method)
     honest, _ = run_round(method, pretrain.audio, cohort)
-    attack = fl_round.Attack("sign_flip", fraction=1.0, scale=1.0, seed=0)
+    attack = fl_round.attack_on("sign_flip", fraction=1.0, scale=1.0, seed=0, num_clients=4)
     flipped, _ = run_round(method, pretrain.audio, cohort, attack=attack)
     d_honest = jax.tree.map(jnp.subtract, honest.params, start.params)
     d_flipped = jax.tree.map(jnp.subtract, flipped.params, start.params)
@@ -359,10 +359,14 @@ def test_sign_flipping_clients_send_the_negated_update():
 
 
 def test_malicious_clients_are_a_fixed_fraction_of_the_population():
-    attack = fl_round.Attack("scale", fraction=0.2, scale=10.0, seed=3)
+    attack = fl_round.attack_on("scale", fraction=0.2, scale=10.0, seed=3, num_clients=5000)
     ids = jnp.arange(5000, dtype=jnp.int32)
     bad = np.asarray(fl_round.is_malicious(attack, ids))
-    assert abs(bad.mean() - 0.2) < 0.02
+    assert bad.sum() == 1000 == attack.count  # exactly a fifth
     again = np.asarray(fl_round.is_malicious(attack, ids[::-1]))[::-1]
     np.testing.assert_array_equal(bad, again)  # by id, not by slot
     assert not fl_round.is_malicious(attack, jnp.array([-1], jnp.int32))[0]  # padding
+    six = fl_round.attack_on("sign_flip", fraction=0.2, scale=1.0, seed=0, num_clients=6)
+    assert int(fl_round.is_malicious(six, jnp.arange(6, dtype=jnp.int32)).sum()) == 1
+    none = fl_round.attack_on("", fraction=0.5, scale=1.0, seed=0, num_clients=6)
+    assert not fl_round.is_malicious(none, jnp.arange(6, dtype=jnp.int32)).any()

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from fassl_jax.federated.aggregators import Aggregator, ClientReports
@@ -88,25 +89,46 @@ def make_client_update(
 
 
 class Attack(NamedTuple):
-    """Simulated poisoned clients (config fl.attack): each client is malicious with
-    probability `fraction`, decided once by its id and `seed` (the same in every round; with
-    few clients the realised share varies), and sends a corrupted params delta d:
-    "sign_flip" -scale * d, "scale" scale * d, "noise" d + scale * N(0, 1) per coordinate."""
+    """Simulated poisoned clients (config fl.attack): round(fraction x population) clients,
+    chosen once by a seeded hash of their ids (the same in every round), send a corrupted
+    params delta d: "sign_flip" -scale * d, "scale" scale * d, "noise" d + scale * N(0, 1)
+    per coordinate. Build it with `attack_on`, which sets the hash threshold."""
 
     kind: str = ""  # "": no attack
     fraction: float = 0.0
     scale: float = 1.0
     seed: int = 0
+    count: int = 0  # how many clients of the population are malicious
+    threshold: int = 0  # a client is malicious when its id's hash <= threshold (and count > 0)
 
 
 ATTACKS = ("", "sign_flip", "scale", "noise")
 
 
+def client_hashes(seed: int, client_ids) -> jax.Array:
+    """A seeded uint32 hash per client id."""
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(jax.random.key(seed), client_ids)
+    return jax.vmap(lambda k: jax.random.bits(k, dtype=jnp.uint32))(keys)
+
+
+def attack_on(kind: str, fraction: float, scale: float, seed: int, num_clients: int) -> Attack:
+    """The attack with exactly round(fraction x num_clients) malicious clients: those whose
+    hashes are the smallest (a hash tie at the cut, about count x num_clients / 2^32 likely,
+    would add one)."""
+    count = int(round(fraction * num_clients)) if kind else 0
+    threshold = 0
+    if count:
+        hashes = np.asarray(client_hashes(seed, jnp.arange(num_clients, dtype=jnp.int32)))
+        threshold = int(np.partition(hashes, count - 1)[count - 1])
+    return Attack(kind, fraction, scale, seed, count, threshold)
+
+
 def is_malicious(attack: Attack, client_ids: jax.Array) -> jax.Array:
     """Whether each client id is one of the attack's clients (the same in every round)."""
-    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(jax.random.key(attack.seed), client_ids)
-    u = jax.vmap(lambda k: jax.random.uniform(k))(keys)
-    return (u < attack.fraction) & (client_ids >= 0)
+    if attack.count == 0:
+        return jnp.zeros(client_ids.shape, bool)
+    below = client_hashes(attack.seed, client_ids) <= jnp.uint32(attack.threshold)
+    return below & (client_ids >= 0)
 
 
 def poison(attack: Attack, delta, key: jax.Array):
