@@ -12,6 +12,7 @@ import jax.numpy as jnp
 from fassl_jax import ssl
 from fassl_jax.audio import features
 from fassl_jax.data import clients
+from fassl_jax.eval import retrieval
 from fassl_jax.federated import aggregators, optimizers
 from fassl_jax.federated import round as fl_round
 from fassl_jax.federated.client import make_local_training
@@ -58,6 +59,16 @@ def build_method(config, input_mean: float, input_std: float) -> ssl.SSLMethod:
     )
     options = {k: v for k, v in config.ssl.items() if k != "method"}
     return ssl.METHODS[config.ssl.method](encoder, m.embed_dim, **options)
+
+
+def eval_embed_fn(config, encoder):
+    """(variables, clips) -> embeddings as the run scores its encoder: whole clips, or the
+    mean over windows of eval.window_frames (every eval.window_hop, default half a window)."""
+    embed = lambda v, x: encoder.apply(v, x, train=False)  # noqa: E731
+    w = config.eval.get("window_frames", 0)  # configs from before the option lack it
+    if w > 0:
+        embed = retrieval.windowed(embed, w, config.eval.get("window_hop", 0) or max(w // 2, 1))
+    return embed
 
 
 def build_optimizers(config):

@@ -76,10 +76,7 @@ def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str
         ev = retrieval.Evaluator(embed_fn, eval_data, config.eval.recall_at, config.eval.batch_size)
         return ev.run(variables)["label"]
 
-    embed = lambda v, x: encoder.apply(v, x, train=False)  # noqa: E731
-    w = config.eval.get("window_frames", 0)
-    if w > 0:  # scored as the run scored it: windows of its training length
-        embed = retrieval.windowed(embed, w, config.eval.get("window_hop", 0) or max(w // 2, 1))
+    embed = build.eval_embed_fn(config, encoder)  # as the run scored it
     return {
         "model": score(embed, variables),
         "random_init": score(embed, initial_encoder),

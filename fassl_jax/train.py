@@ -16,6 +16,7 @@ from fassl_jax.build import (
     build_optimizers,
     build_round,
     device_cohort,
+    eval_embed_fn,
     init_state,
     log_mel_config,
 )
@@ -251,11 +252,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
             embed_fn, data.eval_clips, data.tasks, e.recall_at, e.batch_size
         )
 
-    embed = lambda v, x: method.model.encoder.apply(v, x, train=False)  # noqa: E731
-    if config.eval.window_frames > 0:  # the encoder sees clips of its training length
-        w = config.eval.window_frames
-        embed = retrieval.windowed(embed, w, config.eval.window_hop or max(w // 2, 1))
-    encoder_eval = evaluator(embed)
+    encoder_eval = evaluator(eval_embed_fn(config, method.model.encoder))
     pool = ClientPool(data.pool, config.data, mesh)
     cohort_sharding = (
         placement.split_clients(mesh) if pad_clients_to > 1 else placement.replicated(mesh)

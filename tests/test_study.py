@@ -10,30 +10,12 @@ import pytest
 from conftest import REPO
 from test_cli import assert_one_line_error, run_cli
 
-from configs import aggregators, smoke
 from fassl_jax import config_check, study, train
 from fassl_jax.run_log import read_metrics
 
-
-def tiny_cell_config(cell: study.Cell):
-    c = smoke.get_config()
-    c.mode = cell.mode
-    c.fl.rounds = 2
-    if cell.mode == "federated":
-        aggregators.apply(c, cell.aggregator)
-    return c
-
-
-GRID = study.Grid(
-    title="tiny",
-    methods=("simclr",),
-    aggregators=("fedavg", "ldawa"),
-    partitions=("natural",),
-    modes=("federated", "centralized"),
-    make_config=tiny_cell_config,
-    command="pytest tests/test_study.py",
-    seeds=(0, 1),
-)
+# The documented tiny grid (2 rounds of the smoke config; simclr under fedavg and ldawa, and
+# centralized; seeds 0 and 1).
+GRID = study.load_grid(os.path.join(REPO, "configs", "studies", "tiny.py"))
 
 
 @pytest.fixture(scope="module")

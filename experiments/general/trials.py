@@ -5,20 +5,13 @@ is configs/general.py:quick (40 rounds, FASSL scores every 5) with one or two ch
       --workdir=runs/trials/byol_batchnorm
 """
 
-from configs import aggregators, general
+from configs import aggregators, barlow_twins, general
 
 SIMCLR = dict(
     method="simclr", temperature=0.1, proj_dim=128, crop_frames=48, gain_db=6.0, noise_std=0.05
 )
-BARLOW = dict(
-    method="barlow_twins",
-    lambda_offdiag=5e-3,
-    proj_hidden=1024,
-    proj_dim=1024,
-    crop_frames=48,
-    gain_db=6.0,
-    noise_std=0.05,
-)
+# configs/barlow_twins.py's options (SimCLR's views, 48-frame crops) with a 1,024-wide projector.
+BARLOW = dict(barlow_twins.get_config().ssl, proj_hidden=1024, proj_dim=1024)
 TRIALS = {
     # name: (what changes, overrides on configs/general.py:quick)
     "byol_batchnorm": ("BYOL-A, BatchNorm", {"model.norm": "batch"}),
