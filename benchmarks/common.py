@@ -126,7 +126,7 @@ class Simulator:
     def round(self, r: int) -> float:
         c = self.config
         ids = clients.sample_clients(self.store.num_clients, c.fl.clients_per_round, c.seed, r)
-        cohort = clients.build_cohort(
+        cohort = clients.round_cohort(
             self.store, ids, self.work, self.num_steps, c.seed, r, self.pad_to
         )
         cohort = build.device_cohort(cohort, self.examples, None, self.sharding)

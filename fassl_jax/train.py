@@ -203,7 +203,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         if config.mode == "centralized"
         else clients.Availability(fl.dropout, fl.over_select, fl.stragglers, fl.deadline)
     )
-    num_steps = int(work.steps_for(store.sizes).max())  # static: one compilation per run
+    # Each round's step axis follows its cohort's largest client, in power-of-two buckets
+    # (clients.step_bucket): a bounded number of compilations, never the population's max.
+    max_steps = int(work.steps_for(store.sizes).max())
 
     # --- Model, objective and the round function.
     method = build_method(config, input_mean, input_std)
@@ -319,8 +321,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         ids, share, dropped = clients.reporting_clients(
             ids, cohort_size, availability, config.seed, r
         )
-        cohort = clients.build_cohort(
-            store, ids, work, num_steps, config.seed, r, pad_clients_to, cohort_size, share
+        cohort = clients.round_cohort(
+            store, ids, work, max_steps, config.seed, r, pad_clients_to, cohort_size, share
         )
         if not (cohort.weights > 0).any():  # nobody reported: the global model stays
             state = state._replace(round=state.round + 1)

@@ -49,8 +49,11 @@ def run_round(
     aggregator=None,
     gather_in_loop=True,
     attack=None,
+    after_step=None,
 ):
-    local_train = make_local_training(method.loss, CLIENT_TX, gather_in_loop=gather_in_loop)
+    local_train = make_local_training(
+        method.loss, CLIENT_TX, gather_in_loop=gather_in_loop, after_step=after_step
+    )
     update = fl_round.make_client_update(local_train, CLIENT_TX)
     aggregator = aggregator or aggregators.fedavg()
     round_fn = fl_round.make_round(
@@ -207,6 +210,67 @@ def test_four_devices_equal_one_device(problem, in_parallel):
     assert max_abs_diff(one.params, four.params) < 1e-5
     assert_trees_close(one.model_state, four.model_state)
     assert abs(float(m1["loss"]) - float(m4["loss"])) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def very_unequal(problem):
+    """8 clients of 1 to 64 clips (1 to 16 local steps of 4), as the natural corpus's sizes
+    skew; clips may repeat across clients."""
+    examples = problem[0]
+    rng = np.random.default_rng(1)
+    sizes = [1, 2, 3, 5, 9, 17, 33, 64]
+    parts = [rng.choice(len(examples), s, replace=s > len(examples)) for s in sizes]
+    store = clients.ClientStore.from_partition(parts)
+    work = clients.LocalWork(batch_size=BATCH, epochs=1.0)
+    assert work.steps_for(store.sizes).tolist() == [1, 1, 1, 2, 3, 5, 9, 16]
+    return examples, store, work
+
+
+@pytest.mark.parametrize(("in_parallel", "devices"), [(1, 1), (2, 1), (1, 4), (2, 4)])
+def test_very_unequal_clients_equal_the_python_loop(very_unequal, in_parallel, devices):
+    """The trainer's cohort (step axis from the cohort, rows ordered by step count and dealt
+    over the devices) and the round that skips the steps no client of a group takes: the
+    same model as one client and one step at a time."""
+    examples, store, work = very_unequal
+    ids = np.array([7, 0, 5, 2, 6, 1, 3], np.int32)  # a cohort without the 64-clip client
+    cohort = clients.round_cohort(store, np.sort(ids), work, 16, 0, 3, pad_clients_to=devices)
+    assert cohort.batches.shape[1] == 16  # client 7 takes 16 steps
+    steps = cohort.step_mask.sum(axis=1)
+    if devices == 1:
+        assert steps.tolist() == [16, 9, 5, 2, 1, 1, 1]  # most steps first
+    else:  # dealt: each device's share starts with one of the four largest clients
+        assert steps.reshape(4, 2)[:, 0].tolist() == [16, 9, 5, 2]
+    small = clients.round_cohort(store, np.array([0, 1, 2, 3]), work, 16, 0, 3, devices)
+    assert small.batches.shape[1] == 2  # its own largest client's steps, not the population's
+    plain = tiny_method(conv_impl="xla", dropout=0.3)
+    want_params, want_state = reference_round(plain, examples, cohort, init_state(plain))
+    mesh = placement.client_mesh(jax.devices()[:devices])
+    got, metrics = run_round(tiny_method(dropout=0.3), examples, cohort, mesh, in_parallel)
+    assert max_abs_diff(got.params, want_params) < 1e-5
+    assert_trees_close(got.model_state, want_state)
+    assert int(metrics["clients"]) == 7
+
+
+def test_a_step_no_client_of_the_group_takes_is_skipped_not_masked(very_unequal):
+    """One client at a time on the 16-step axis: the optimizer step runs once per real step
+    (1 + 1 + 1 + 2 + 3 + 5 + 9 + 16 = 38), not once per slot (8 x 16 = 128)."""
+    examples, store, work = very_unequal
+    cohort = clients.round_cohort(store, np.arange(8), work, 16, 0, 3)
+    taken = []
+
+    def count(variables):
+        jax.debug.callback(lambda: taken.append(1))
+        return variables
+
+    run_round(tiny_method(), examples, cohort, None, 1, after_step=count)
+    jax.effects_barrier()
+    assert len(taken) == 38
+
+
+def test_step_buckets_bound_the_compiled_shapes():
+    buckets = {clients.step_bucket(s, cap=100) for s in range(1, 101)}
+    assert sorted(buckets) == [1, 2, 4, 8, 16, 32, 64, 100]
+    assert clients.step_bucket(5, cap=6) == 6 and clients.step_bucket(1, cap=1) == 1
 
 
 def test_cohort_is_split_across_devices(problem):

@@ -58,6 +58,10 @@ TRIALS = {
         "BYOL-A in its own normalisation order, GroupNorm, embedding 1024 (projector 2048)",
         {"model.embed_dim": 1024, "ssl.proj_hidden": 2048},
     ),
+    "byol_groupnorm_post_norm_iid": (
+        "BYOL-A in its own normalisation order, GroupNorm, 1,327 iid clients (not natural)",
+        {"partition.kind": "iid", "partition.num_clients": 1327},
+    ),
     "simclr_groupnorm": ("SimCLR (crop, gain, noise), GroupNorm", {"ssl": SIMCLR}),
     "byol_groupnorm_centralized": ("BYOL-A, GroupNorm, centralized", {"mode": "centralized"}),
     # Aggregation setups of configs/aggregators.py on the recipe.

@@ -85,6 +85,28 @@ class Cohort(NamedTuple):
     weights: np.ndarray  # [C] float32: the client's clip count (FedAvg's n_i); 0 for padding
 
 
+def step_bucket(steps: int, cap: int) -> int:
+    """The local-step axis of a round whose largest client takes `steps` steps: the next power
+    of two, at most `cap` (the population's largest). A round's shapes then follow its own
+    cohort, not the population's largest client, and take at most log2(cap) + 2 values, so
+    at most that many compilations of the round."""
+    return min(1 << max(int(steps) - 1, 0).bit_length(), cap)
+
+
+def order_by_steps(cohort: Cohort, devices: int = 1) -> Cohort:
+    """The cohort's rows reordered so that clients of like step counts train side by side:
+    most steps first (padding last), dealt round-robin over the devices' shares so each device
+    gets a like amount of work. The round skips a step that no client of a group takes
+    (client.make_local_training's steps_to_run), so a group of small clients pays for its
+    own steps only. Rows of equal step counts keep their order (fixed-step rounds unchanged)."""
+    steps = cohort.step_mask.sum(axis=1)
+    if len(set(steps[cohort.weights > 0].tolist())) <= 1:
+        return cohort
+    order = np.argsort(-steps, kind="stable")
+    dealt = order.reshape(-1, devices).T.reshape(-1)
+    return Cohort(*(np.asarray(x)[dealt] for x in cohort))
+
+
 def sample_clients(num_clients: int, cohort_size: int, seed: int, round_index: int) -> np.ndarray:
     """A uniform sample without replacement, seeded by (seed, round).
 
@@ -213,3 +235,25 @@ def build_cohort(
         weights[row] = len(own)
         ids[row] = client
     return Cohort(ids, batches, step_mask, weights)
+
+
+def round_cohort(
+    store: ClientStore,
+    client_ids: np.ndarray,
+    work: LocalWork,
+    max_steps: int,
+    seed: int,
+    round_index: int,
+    pad_clients_to: int = 1,
+    size: int = 0,
+    step_share: np.ndarray | None = None,
+) -> Cohort:
+    """A round's cohort as the trainer runs it: build_cohort with the step axis of the
+    cohort's own largest client (step_bucket; max_steps: the population's), rows ordered by
+    step count over pad_clients_to devices (order_by_steps)."""
+    sizes = store.offsets[client_ids + 1] - store.offsets[client_ids]
+    num_steps = step_bucket(work.steps_for(sizes).max(initial=1), max_steps)
+    cohort = build_cohort(
+        store, client_ids, work, num_steps, seed, round_index, pad_clients_to, size, step_share
+    )
+    return order_by_steps(cohort, pad_clients_to)

@@ -44,18 +44,25 @@ def make_local_training(
     after_step: Callable[[dict], dict] | None = None,
     gather_in_loop: bool | None = None,
 ) -> Callable[..., LocalResult]:
-    """Returns local_train(params, model_state, opt_state, examples, batches, step_mask, key).
+    """Returns local_train(params, model_state, opt_state, examples, batches, step_mask, key,
+    steps_to_run=None).
 
     examples: [N, T, F] pool; batches: [S, B] ids into it; step_mask: [S] (a False step leaves
-    every carried value untouched). `unroll` goes to lax.scan: on CPU, conv weight gradients
-    inside a rolled loop are very slow (JAX issue 12868), and unrolling avoids it.
+    every carried value untouched). steps_to_run: [S] bool, the same for every client of a
+    vmapped group (not batched): a step that no client of the group takes is skipped by a
+    lax.cond, not computed and masked, so a group of small clients pays for its own steps
+    only, not for the padding up to the cohort's largest client.
+    `unroll` goes to lax.scan: on CPU, conv weight gradients inside a rolled loop are very
+    slow (JAX issue 12868), and unrolling avoids it.
     after_step(variables) -> variables runs after every optimizer step (SSLMethod.after_step).
     gather_in_loop: how each step reads its clips from the pool (gather_clips; None: a loop
     on CPU, XLA's gather elsewhere).
     """
 
-    def local_train(params, model_state, opt_state, examples, batches, step_mask, key):
-        def step(carry, inputs):
+    def local_train(
+        params, model_state, opt_state, examples, batches, step_mask, key, steps_to_run=None
+    ):
+        def train_step(carry, inputs):
             params, model_state, opt_state = carry
             ids, active, step_key = inputs
             clips = gather_clips(examples, ids, gather_in_loop)
@@ -73,14 +80,23 @@ def make_local_training(
                 new_model_state = variables
             new = (new_params, new_model_state, new_opt_state)
             carry = jax.tree.map(lambda n, o: jnp.where(active, n, o), new, carry)
-            return carry, jnp.where(active, loss, 0.0)
+            return carry, jnp.where(active, loss, 0.0).astype(jnp.float32)
+
+        def skip_step(carry, inputs):
+            return carry, jnp.zeros((), jnp.float32)
+
+        def step(carry, inputs):
+            if steps_to_run is None:
+                return train_step(carry, inputs[:3])
+            return jax.lax.cond(inputs[3], train_step, skip_step, carry, inputs[:3])
 
         # Step s uses fold_in(key, s): the keys do not depend on how far the steps are padded.
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, jnp.arange(batches.shape[0]))
         carry = (params, dict(model_state), opt_state)
-        (params, model_state, opt_state), losses = jax.lax.scan(
-            step, carry, (batches, step_mask, keys), unroll=unroll
-        )
+        xs = (batches, step_mask, keys)
+        if steps_to_run is not None:
+            xs = (*xs, steps_to_run)
+        (params, model_state, opt_state), losses = jax.lax.scan(step, carry, xs, unroll=unroll)
         steps = step_mask.sum()
         mean_loss = losses.sum() / jnp.maximum(steps, 1).astype(losses.dtype)
         return LocalResult(params, model_state, opt_state, mean_loss, steps)

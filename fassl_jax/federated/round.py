@@ -69,17 +69,25 @@ def make_client_update(
     parts: ModelParts | None = None,
 ):
     """Each client starts from the global model (with its own kept-local parts, then the
-    method's on_receive) and a fresh client optimizer."""
+    method's on_receive) and a fresh client optimizer. `steps_to_run` ([S] bool, shared by
+    the client's group, or None): the steps that some client of the group takes."""
     parts = parts or ModelParts.build()
 
-    def client_update(server, client):
+    def client_update(server, client, steps_to_run=None):
         variables, examples = server
         client_state, batches, step_mask, key = client
         start = on_receive(replace_leaves(variables, client_state or {}))
         params = start["params"]
         model_state = {col: tree for col, tree in start.items() if col != "params"}
         result = local_train(
-            params, model_state, client_tx.init(params), examples, batches, step_mask, key
+            params,
+            model_state,
+            client_tx.init(params),
+            examples,
+            batches,
+            step_mask,
+            key,
+            steps_to_run,
         )
         delta = jax.tree.map(jnp.subtract, result.params, variables["params"])
         end = {"params": result.params, **result.model_state}
@@ -160,9 +168,9 @@ def make_round(
     attack = attack or Attack()
 
     def round_fn(state: ServerState, cohort: DeviceCohort, key: jax.Array):
-        def client_report(shared, client):
+        def client_report(shared, client, steps_to_run):
             *inputs, weight, slot, malicious = client
-            update = client_update(shared, tuple(inputs))
+            update = client_update(shared, tuple(inputs), steps_to_run)
             if attack.kind:
                 key = jax.random.fold_in(inputs[3], 0xA77AC)  # the client's own key
                 bad = poison(attack, update.delta, key)
@@ -246,6 +254,7 @@ def make_round(
             per_client,
             mesh,
             clients_in_parallel,
+            per_group=lambda group: group[2].any(axis=0),  # steps some client of it takes
         )
         delta, agg_state = aggregator.finish(summary.aggregate, state.agg_state, global_model)
         pseudo_grad = jax.tree.map(jnp.negative, delta["params"])
