@@ -147,6 +147,8 @@ def time_rounds(run_round: Callable[[int], object], rounds: int) -> dict:
     return {
         "first_round_s": round(first, 3),
         "round_s": round(statistics.median(times), 4),
+        "round_s_min": round(min(times), 4),
+        "round_s_max": round(max(times), 4),
         "round_s_all": [round(x, 4) for x in times],
     }
 
@@ -202,7 +204,9 @@ def emit(row: dict, rows: list[dict]) -> None:
     rows.append(row)
 
 
-def save(name: str, rows: list[dict], workload: Workload | None = None) -> str:
+def save(
+    name: str, rows: list[dict], workload: Workload | None = None, info: dict | None = None
+) -> str:
     """benchmarks/results/<name>.json holds this run; RESULTS.md is rebuilt from all of them."""
     os.makedirs(RESULTS_DIR, exist_ok=True)
     path = os.path.join(RESULTS_DIR, f"{name}.json")
@@ -212,6 +216,7 @@ def save(name: str, rows: list[dict], workload: Workload | None = None) -> str:
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "workload": asdict(workload) if workload else None,
+        "info": info,
         "rows": rows,
     }
     with open(path, "w") as f:

@@ -30,13 +30,17 @@ def pool_and_store():
         rng = np.random.default_rng(SEED)
         audio = rng.normal(-9.0, 3.0, (W["pool"], CLIP_FRAMES, N_MELS)).astype(np.float32)
         pool = AudioSet(audio, {}, {}, np.full(W["pool"], "pretrain"), None)
-        store = population(
-            pool,
-            np.random.default_rng([SEED, 7]),
-            num_clients=W["num_clients"],
-            clips_per_client=W["clips_per_client"],
-            size_sigma=W["size_sigma"],
-        )
+        rng = np.random.default_rng([SEED, 7])
+        if W.get("sizes"):  # given client sizes (benchmarks.uneven: the corpus's natural ones)
+            store = clients.ClientStore.population(W["pool"], np.array(W["sizes"]), rng)
+        else:
+            store = population(
+                pool,
+                rng,
+                num_clients=W["num_clients"],
+                clips_per_client=W["clips_per_client"],
+                size_sigma=W["size_sigma"],
+            )
         _cache.update(pool=audio, store=store, stats=(float(audio.mean()), float(audio.std())))
     return _cache["pool"], _cache["store"]
 
@@ -71,7 +75,23 @@ def method_and_trainer():
             r = local_train(params, state, tx.init(params), examples, batches, mask, key)
             return {"params": r.params, **r.model_state}
 
-        _cache.update(train=train, init=variables, treedef=treedef, examples=jnp.asarray(pool))
+        @jax.jit
+        def step(variables, opt_state, examples, batch, key):
+            """One step (a [1, B] batch), as a user loops over a client's epoch of batches."""
+            params = variables["params"]
+            state = {k: v for k, v in variables.items() if k != "params"}
+            mask = jnp.ones(1, bool)
+            r = local_train(params, state, opt_state, examples, batch, mask, key)
+            return {"params": r.params, **r.model_state}, r.opt_state
+
+        _cache.update(
+            train=train,
+            step=step,
+            tx=tx,
+            init=variables,
+            treedef=treedef,
+            examples=jnp.asarray(pool),
+        )
     return _cache
 
 
@@ -87,11 +107,23 @@ def client_fn(context):
             _, store = pool_and_store()
             variables = jax.tree.unflatten(c["treedef"], [jnp.asarray(p) for p in parameters])
             r = int(config["round"])
-            work = clients.LocalWork(W["batch_size"], steps=W["local_steps"])
-            cohort = clients.build_cohort(store, np.array([cid]), work, W["local_steps"], SEED, r)
             key = jax.random.fold_in(jax.random.key(SEED), r * 1_000_003 + cid)
-            new = c["train"](variables, c["examples"], jnp.asarray(cohort.batches[0]), key)
+            if W.get("local_epochs"):  # epoch mode: each client its own number of steps
+                work = clients.LocalWork(W["batch_size"], epochs=W["local_epochs"])
+                steps = int(work.steps_for(len(store.examples_of(cid))))
+                cohort = clients.build_cohort(store, np.array([cid]), work, steps, SEED, r)
+                new, opt_state = variables, c["tx"].init(variables["params"])
+                for s in range(steps):
+                    batch = jnp.asarray(cohort.batches[0, s : s + 1])
+                    new, opt_state = c["step"](
+                        new, opt_state, c["examples"], batch, jax.random.fold_in(key, s)
+                    )
+            else:
+                work = clients.LocalWork(W["batch_size"], steps=W["local_steps"])
+                steps = W["local_steps"]
+                cohort = clients.build_cohort(store, np.array([cid]), work, steps, SEED, r)
+                new = c["train"](variables, c["examples"], jnp.asarray(cohort.batches[0]), key)
             leaves = [np.asarray(x) for x in jax.tree.leaves(new)]
-            return leaves, len(store.examples_of(cid)), {}
+            return leaves, len(store.examples_of(cid)), {"samples": steps * W["batch_size"]}
 
     return SimCLRClient().to_client()

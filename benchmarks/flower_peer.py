@@ -31,7 +31,7 @@ def main():
     from flwr.server.strategy import FedAvg
     from flwr.simulation import run_simulation
 
-    ends = []
+    ends, samples = [], []
 
     class TimedFedAvg(FedAvg):
         def aggregate_fit(self, server_round, results, failures):
@@ -39,6 +39,7 @@ def main():
                 raise RuntimeError(f"Flower round {server_round}: {failures[:1]}")
             out = super().aggregate_fit(server_round, results, failures)
             ends.append(time.perf_counter())
+            samples.append(sum(int(fit.metrics.get("samples", 0)) for _, fit in results))
             return out
 
     W.update(json.loads(sys.argv[1]))
@@ -82,6 +83,7 @@ def main():
                 "first_round_s": round(float(times[0]), 3),
                 "round_s": round(statistics.median(times[1:].tolist()), 4),
                 "round_s_all": [round(float(t), 4) for t in times[1:]],
+                "samples_all": samples[1:],
             }
         ),
         flush=True,

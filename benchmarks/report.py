@@ -63,6 +63,36 @@ def throughput_table(run: dict) -> list[str]:
     return lines
 
 
+def uneven_table(run: dict) -> list[str]:
+    w, info = run["workload"], run["info"]
+    lines = _header(run) + [
+        f"Workload: SimCLR, AudioNTT2020 {w['channels']} ch (embedding {w['embed_dim']}), "
+        f"cohort {run['rows'][0]['cohort']} of {info['clients']} clients with {info['sizes']}: "
+        f"median {info['size_median']:g} clips, max {info['size_max']}; one local epoch in "
+        f"batches of {w['batch_size']}, so {info['steps_median']:g} steps at the median, "
+        f"{info['steps_max']} at most. samples/s per timed round (median, min-max), the "
+        "first round (compilation) apart.",
+        "",
+        "| peer | timed rounds | samples/round (mean) | samples/s median | min-max | "
+        "(a) median over this | first round s |",
+        "|---|---:|---:|---:|---|---:|---:|",
+    ]
+    ours = next((r for r in run["rows"] if r["peer"] == "fassl"), None)
+    for row in run["rows"]:
+        ratio = (
+            ""
+            if row["peer"] == "fassl" or not ours
+            else (f"{ours['samples_per_s'] / row['samples_per_s']:.2f}x")
+        )
+        lines.append(
+            f"| {PEER_NAMES.get(row['peer'], row['peer'])} | {row['rounds']} | "
+            f"{row['samples_per_round']:g} | {row['samples_per_s']:.1f} | "
+            f"{row['samples_per_s_min']:.1f}-{row['samples_per_s_max']:.1f} | {ratio} | "
+            f"{row['first_round_s']:.3g} |"
+        )
+    return lines
+
+
 def generic_table(run: dict) -> list[str]:
     rows = run["rows"]
     keys = [k for k in rows[0] if not isinstance(rows[0][k], list) and k != "bench"]
@@ -73,7 +103,13 @@ def generic_table(run: dict) -> list[str]:
 
 
 def block(name: str, run: dict) -> str:
-    table = throughput_table if name.startswith("throughput") else generic_table
+    table = (
+        throughput_table
+        if name.startswith("throughput")
+        else uneven_table
+        if name.startswith("uneven")
+        else generic_table
+    )
     return "\n".join([f"<!-- begin {name} -->", *table(run), f"<!-- end {name} -->"])
 
 

@@ -24,7 +24,9 @@ ENCODER_WIDTHS = {  # the stated widths: AudioNTT2020 at 64 channels, a tiny fra
 FLOWER_VENV = os.path.join(common.HERE, ".flower-venv")
 
 
-def flower(workload: common.Workload, cohort: int, num_clients: int, rounds: int) -> dict:
+def flower(
+    workload: common.Workload, cohort: int, num_clients: int, rounds: int, extra=None
+) -> dict:
     """Flower in its own virtualenv (benchmarks/flower_setup.sh makes it): flwr[simulation]
     pins versions of protobuf and grpc that the main environment's packages do not take."""
     python = os.path.join(FLOWER_VENV, "bin", "python")
@@ -34,6 +36,7 @@ def flower(workload: common.Workload, cohort: int, num_clients: int, rounds: int
             "of --peers"
         )
     args = dict(cohort=cohort, num_clients=num_clients, rounds=rounds, **workload.__dict__)
+    args.update(extra or {})  # e.g. local_epochs and explicit client sizes (uneven.py)
     return common.run_json(python, "benchmarks.flower_peer", [json.dumps(args)], "the Flower peer")
 
 

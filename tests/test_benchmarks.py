@@ -1,6 +1,7 @@
 """The benchmarks measure what they say: their peers do the same work as fassl_jax's round, and
 RESULTS.md is rebuilt from the results files without losing its prose."""
 
+import dataclasses
 import json
 
 import jax
@@ -8,6 +9,7 @@ import numpy as np
 from helpers import max_abs_diff
 
 from benchmarks import common, peers, report
+from fassl_jax.data import clients
 
 TINY = common.Workload(
     encoder="audio_ntt",
@@ -19,6 +21,24 @@ TINY = common.Workload(
     clips_per_client=6.0,
     pool=48,
 )
+
+
+def test_sequential_peer_trains_the_same_epoch_mode_round_on_skewed_clients():
+    """benchmarks.uneven's like-with-like: one local epoch on clients of 1 to 40 clips (1 to
+    10 steps), the trainer's cohort (its own step axis, ordered rows, skipped steps) against
+    the loop that takes each client's real steps only."""
+    pool = common.random_log_mels(TINY.pool)
+    workload = dataclasses.replace(TINY, local_steps=0)
+    config = workload.config(cohort=5, num_clients=8, local_epochs=1.0)
+    sizes = np.array([1, 40, 3, 7, 2, 13, 25, 5])
+    store = clients.ClientStore.population(TINY.pool, sizes, np.random.default_rng(0))
+    sim = common.Simulator(config, pool, store)
+    seq = peers.Sequential(sim)
+    for r in range(2):
+        sim.round(r)
+        seq.round(r)
+    assert max_abs_diff(sim.state.params, seq.params) < 1e-5
+    assert max_abs_diff(sim.state.model_state, seq.model_state) < 1e-5
 
 
 def test_sequential_peer_trains_the_same_round_as_fassl_jax():
