@@ -174,6 +174,14 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def peak_device_mb() -> float | None:
+    """The first device's peak memory in use so far (accelerators; None where the backend
+    keeps no such statistics, as on CPU)."""
+    stats = jax.devices()[0].memory_stats() or {}
+    peak = stats.get("peak_bytes_in_use")
+    return None if peak is None else round(peak / 2**20, 1)
+
+
 def machine() -> dict:
     import flax
     import optax
@@ -205,11 +213,17 @@ def emit(row: dict, rows: list[dict]) -> None:
 
 
 def save(
-    name: str, rows: list[dict], workload: Workload | None = None, info: dict | None = None
+    name: str,
+    rows: list[dict],
+    workload: Workload | None = None,
+    info: dict | None = None,
+    results_dir: str = "",
 ) -> str:
-    """benchmarks/results/<name>.json holds this run; RESULTS.md is rebuilt from all of them."""
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    path = os.path.join(RESULTS_DIR, f"{name}.json")
+    """benchmarks/results/<name>.json holds this run; RESULTS.md is rebuilt from all of them.
+    With results_dir (gpu_check.sh), the file goes there and RESULTS.md is left alone."""
+    folder = results_dir or RESULTS_DIR
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{name}.json")
     module = os.path.splitext(os.path.basename(sys.argv[0]))[0]  # the benchmark that ran
     run = {
         "command": " ".join(["python -m", f"benchmarks.{module}", *map(shlex.quote, sys.argv[1:])]),
@@ -221,7 +235,8 @@ def save(
     }
     with open(path, "w") as f:
         json.dump(run, f, indent=1)
-    from benchmarks import report
+    if not results_dir:
+        from benchmarks import report
 
-    report.write()
+        report.write()
     return path

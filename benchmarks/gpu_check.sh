@@ -1,24 +1,53 @@
 #!/usr/bin/env bash
-# The round throughput benchmark on one GPU, cohorts 64 and 256, in under 5 minutes:
-# (a) fassl_jax's round, (b) the centralized ceiling, (c) the sequential jitted loop, at the
-# stated AudioNTT2020 width (64 channels, embedding 512). Prints the same JSON lines as
-# benchmarks/throughput.py and writes benchmarks/results/gpu_throughput.json.
+# The round's throughput on one NVIDIA GPU, in about 8 minutes, from a fresh machine with only
+# the package registries: AudioNTT2020 at its stated width (64 channels, embedding 512),
+# cohorts 64, 256 and 1024, compute in float32 and in bfloat16; per point (a) fassl_jax's
+# round, (b) centralized training of the same samples (a reference), (c) the sequential loop
+# of jitted client steps; 5 timed rounds each after the first, peak device memory.
 #
-# Needs only jax with CUDA, flax and optax on the GPU machine. The few pure-Python packages
-# the benchmark also imports (ml-collections and its deps) travel as wheels: prepare them
-# here with `benchmarks/gpu_check.sh --prepare` (fills benchmarks/wheels), carry that folder.
+#   benchmarks/gpu_check.sh [OUT_DIR]            # installs jax[cuda12] and the project
+#   benchmarks/gpu_check.sh --dry-run [OUT_DIR]  # CPU, a tiny encoder, no install (CI runs it)
+#
+# OUT_DIR defaults to $OUT (the device machine's returned folder), else benchmarks/results/gpu.
+# Each row is appended to OUT_DIR/gpu_rows.jsonl the moment it is measured (a timeout keeps
+# what finished); each (dtype, cohort) also leaves gpu_<dtype>_<cohort>.json; the ratios
+# table is printed at the end and written to OUT_DIR/gpu_ratios.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-wheels=benchmarks/wheels
-if [[ "${1:-}" == "--prepare" ]]; then
-  python -m pip download -q -d "$wheels" --only-binary=:all: ml-collections absl-py PyYAML
-  ls "$wheels"
-  exit 0
-fi
-python -c 'import jax; assert jax.default_backend() == "gpu", jax.devices(); print(jax.devices())'
-if ! python -c 'import ml_collections' 2>/dev/null; then
-  python -m pip install -q --no-index --find-links "$wheels" ml-collections
+dry=0
+if [[ "${1:-}" == "--dry-run" ]]; then dry=1; shift; fi
+out="${1:-${OUT:-benchmarks/results/gpu}}"
+mkdir -p "$out"
+rows="$out/gpu_rows.jsonl"
+: >"$rows"
+python=${PYTHON:-python}
+
+if ((dry)); then
+  export JAX_PLATFORMS=cpu
+  model=(--encoder=frame_mlp --channels=0 --embed_dim=16)
+  cohorts=(2 4)
+  budget=120 # seconds per (dtype, cohort) process
+else
+  "$python" -m pip install -q --upgrade "jax[cuda12]" flax optax numpy ml-collections absl-py
+  "$python" -m pip install -q --no-deps -e .
+  "$python" -c 'import jax; assert jax.default_backend() == "gpu", jax.devices(); print(jax.devices())'
+  model=(--encoder=audio_ntt --channels=64 --embed_dim=512)
+  cohorts=(64 256 1024)
+  budget=60
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-timeout 290 python -m benchmarks.throughput --encoder=audio_ntt --cohorts=64,256 --rounds=3 \
-  --peers=fassl,centralized,sequential --max_central_batch=4096 --name=gpu_throughput
+
+for dtype in float32 bfloat16; do
+  for cohort in "${cohorts[@]}"; do
+    # One process per point, (a) first: its peak device memory is its own (later rows: the
+    # process's peak so far).
+    if ! timeout "$budget" "$python" -m benchmarks.throughput "${model[@]}" --cohorts="$cohort" \
+      --rounds=5 --peers=fassl,centralized,sequential --max_central_batch=4096 \
+      --dtype="$dtype" --name="gpu_${dtype}_${cohort}" --results_dir="$out" |
+      grep --line-buffered '^{' | tee -a "$rows"; then
+      echo "{\"dtype\": \"$dtype\", \"cohort\": $cohort, \"error\": \"failed or over ${budget} s\"}" |
+        tee -a "$rows"
+    fi
+  done
+done
+"$python" -m benchmarks.gpu_ratios "$rows" | tee "$out/gpu_ratios.md"

@@ -53,6 +53,8 @@ def main(argv=None):
     p.add_argument("--clients_in_parallel", type=int, default=0, help="0: the trainer's default")
     p.add_argument("--conv_impl", default="auto")
     p.add_argument("--unroll", type=int, default=1, help="lax.scan unroll of the local steps")
+    p.add_argument("--dtype", default="float32", help="compute dtype: float32 | bfloat16")
+    p.add_argument("--results_dir", default="", help="save here; RESULTS.md left alone")
     p.add_argument("--name", default="", help="results file name (default: throughput_<encoder>)")
     args = p.parse_args(argv)
 
@@ -70,6 +72,7 @@ def main(argv=None):
         config.fl.clients_in_parallel = args.clients_in_parallel
         config.model.conv_impl = args.conv_impl
         config.fl.unroll_local_steps = args.unroll
+        config.model.dtype = args.dtype
         sim = common.Simulator(config, pool)
         runners = {
             "fassl": lambda sim=sim: sim,
@@ -88,14 +91,18 @@ def main(argv=None):
                 bench="throughput",
                 encoder=args.encoder,
                 cohort=cohort,
+                dtype=args.dtype,
                 peer=peer,
                 samples=n,
                 samples_per_s=round(n / timing["round_s"], 1),
                 **timing,
                 peak_rss_mb=common.peak_rss_mb(),
+                peak_device_mb=common.peak_device_mb(),
             )
             common.emit(row, rows)
-    common.save(args.name or f"throughput_{args.encoder}", rows, workload)
+    common.save(
+        args.name or f"throughput_{args.encoder}", rows, workload, results_dir=args.results_dir
+    )
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def get_config():
         dropout=0.3,
         conv_impl="auto",  # xla | im2col | im2col_grad; auto: CPU by width (build.py), else xla
         norm="batch",  # batch (statistics aggregated like params) | group
+        dtype="float32",  # compute dtype: float32 | bfloat16 (params and losses stay float32)
     )
     c.ssl = dict(
         method="simclr",

@@ -9,7 +9,7 @@ benchmark can run where the data and checkpoint libraries are not installed.
 import jax
 import jax.numpy as jnp
 
-from fassl_jax import ssl
+from fassl_jax import distributed, ssl
 from fassl_jax.audio import features
 from fassl_jax.data import clients
 from fassl_jax.eval import retrieval
@@ -19,15 +19,21 @@ from fassl_jax.federated.client import make_local_training
 from fassl_jax.models.encoders import ENCODERS
 
 
-def cpu_formulation(model) -> tuple[str, int]:
+def cpu_formulation(model, uneven_steps: bool = False) -> tuple[str, int]:
     """(conv_impl, clients_in_parallel) on CPU for a config's `model`, measured
     (benchmarks/RESULTS.md): at 64 channels im2col matmuls vmapped over 8 clients ran 1.4x
     one client at a time; at 16 one client at a time with convolutions (im2col kernel
     grads) ran 1.26x the grouped matmuls and compiled faster. Without convolutions (the
-    frame MLP) a vmap over 32 clients' steps ran 0.89x the time of one at a time."""
+    frame MLP) a vmap over 32 clients' steps ran 0.89x the time of one at a time.
+    uneven_steps (epoch mode: clients take their own step counts): one client at a time,
+    since a vmapped group computes its largest client's steps for all of them (at 64
+    channels, cohort 16 of the corpus's clients, groups of 8 ran 0.47x the sequential loop;
+    benchmarks/RESULTS.md, uneven_64ch)."""
     if model.encoder == "frame_mlp":
         return ("xla", 32)
-    return ("im2col_grad", 1) if model.channels <= 16 else ("im2col", 8)
+    if model.channels <= 16:
+        return ("im2col_grad", 1)
+    return ("im2col", 1 if uneven_steps else 8)
 
 
 # Accelerators vmap this many clients at once and loop over such groups: activation memory
@@ -54,6 +60,7 @@ def build_method(config, input_mean: float, input_std: float) -> ssl.SSLMethod:
         dropout=m.dropout,
         conv_impl=resolve_conv_impl(m),
         norm=m.norm,
+        dtype=m.get("dtype", "float32"),  # workdirs from before the option lack it
         input_mean=input_mean,
         input_std=input_std,
     )
@@ -107,8 +114,11 @@ def build_round(
     client_update = fl_round.make_client_update(
         local_train, client_tx, method.on_receive, model_parts
     )
+    uneven_steps = fl.local_steps == 0  # epoch mode: each client its own step count
     in_parallel = fl.clients_in_parallel or (
-        cpu_formulation(config.model)[1] if on_cpu() else ACCELERATOR_CLIENTS_IN_PARALLEL
+        cpu_formulation(config.model, uneven_steps)[1]
+        if on_cpu()
+        else ACCELERATOR_CLIENTS_IN_PARALLEL
     )
     attack = fl_round.attack_on(
         fl.attack, fl.attack_fraction, fl.attack_scale, config.seed, num_clients
@@ -124,9 +134,9 @@ def device_cohort(
 ) -> fl_round.DeviceCohort:
     """A round's schedule and the sampled clients' kept-local parts onto the devices, split by
     client; `examples` is the pool, already resident there."""
-    own = jax.device_put(own_states, sharding)
+    own = distributed.put(own_states, sharding)
     return fl_round.DeviceCohort(
-        examples, *jax.device_put(tuple(cohort), sharding), client_states=own
+        examples, *distributed.put(tuple(cohort), sharding), client_states=own
     )
 
 

@@ -43,6 +43,8 @@ class Checkpointer:
         if clients is not None:
             items["clients"] = ocp.args.StandardSave(clients)
         self.manager.save(rounds_done, args=ocp.args.Composite(**items))
+        if jax.process_count() > 1:  # see fassl.BestCheckpoints.save
+            self.manager.wait_until_finished()
 
     def restore(
         self, like: Any, rounds_done: int | None = None, with_clients: bool = False

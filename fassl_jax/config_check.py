@@ -13,7 +13,7 @@ from fassl_jax.federated.aggregators import AGGREGATORS, COHORT_SIZED
 from fassl_jax.federated.optimizers import CLIENT_OPTIMIZERS, SERVER_OPTIMIZERS
 from fassl_jax.federated.parts import parse_keep_local
 from fassl_jax.federated.round import ATTACKS
-from fassl_jax.models.encoders import CONV_IMPLS, ENCODERS, NORMS
+from fassl_jax.models.encoders import COMPUTE_DTYPES, CONV_IMPLS, ENCODERS, NORMS
 from fassl_jax.ssl import METHODS
 
 MODES = ("federated", "centralized")
@@ -26,6 +26,7 @@ _CHOICES = {
     "model.encoder": ENCODERS,
     "model.conv_impl": (*CONV_IMPLS, "auto"),
     "model.norm": NORMS,
+    "model.dtype": COMPUTE_DTYPES,
     "ssl.method": METHODS,
     "client.optimizer": CLIENT_OPTIMIZERS,
     "server.optimizer": SERVER_OPTIMIZERS,

@@ -65,6 +65,8 @@ class BestCheckpoints:
         if latest is not None and latest > round_done:  # from rounds a resumed run redid
             manager.delete(latest)
         manager.save(round_done, args=ocp.args.StandardSave(encoder_variables))
+        if jax.process_count() > 1:  # orbax's cross-process barriers are named by step only:
+            manager.wait_until_finished()  # two saves of one step at once would collide
 
     def restore(self, task: str, like: Any) -> tuple[int, Any]:
         manager = self._manager(task)

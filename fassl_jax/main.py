@@ -14,16 +14,31 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file.", lock_config=True
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics and summary go.")
+# Many processes (hosts), one run (fassl_jax/distributed.py): the same command on each.
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator", "", "HOST:PORT of process 0, to run as one of --num_processes processes."
+)
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", 0, "How many processes run this job.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", -1, "This process's index, 0 .. n - 1.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Join a TPU pod slice, Slurm or Open MPI job (JAX detects it)."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    from fassl_jax import distributed
+
+    distributed.initialize(
+        _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value
+    )
     from fassl_jax import train  # after flag parsing, so --help stays fast
 
     summary = train.run(_CONFIG.value, _WORKDIR.value)
-    print(launch.summary_table(summary))
+    if distributed.is_writer():
+        print(launch.summary_table(summary))
 
 
 def cli():

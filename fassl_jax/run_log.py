@@ -17,8 +17,10 @@ class MetricsLog:
     """Appends one line per round. On resume it keeps exactly the rounds the checkpoint holds,
     so a crash between a log line and its checkpoint never leaves a duplicate round."""
 
-    def __init__(self, path: str, rounds_done: int):
-        self.path = path
+    def __init__(self, path: str, rounds_done: int, write: bool = True):
+        self.path = path if write else None  # None: another process writes the log
+        if not write:
+            return
         kept = []
         if os.path.exists(path):
             with open(path) as f:
@@ -32,6 +34,8 @@ class MetricsLog:
         write_atomically(path, "".join(kept))
 
     def write(self, record: dict) -> None:
+        if self.path is None:
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
 

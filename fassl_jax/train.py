@@ -1,5 +1,6 @@
 """The experiment as a story: data -> clients -> model -> rounds -> evaluation -> summary."""
 
+import contextlib
 import json
 import os
 import time
@@ -10,7 +11,7 @@ import numpy as np
 import tqdm
 
 from configs import base
-from fassl_jax import config_check, fassl
+from fassl_jax import config_check, distributed, fassl
 from fassl_jax.build import (
     build_method,
     build_optimizers,
@@ -23,7 +24,7 @@ from fassl_jax.build import (
 from fassl_jax.checkpoints import Checkpointer
 from fassl_jax.data import clients, datasets, partitions, sources
 from fassl_jax.data.audioset import AudioSet
-from fassl_jax.data.pool import ClientPool
+from fassl_jax.data.pool import ClientPool, Prefetch
 from fassl_jax.errors import ConfigError, UserError
 from fassl_jax.eval import retrieval
 from fassl_jax.federated import parts, placement
@@ -129,7 +130,7 @@ def privacy_summary(config, cohort_size: int, num_clients: int) -> dict:
     }
 
 
-def check_workdir_config(workdir: str, config) -> None:
+def check_workdir_config(workdir: str, config, write: bool = True) -> None:
     """A workdir holds one run: resuming it with another config would mix two experiments."""
     path = os.path.join(workdir, "config.json")
     has_rounds = Checkpointer.exists(workdir)
@@ -140,10 +141,11 @@ def check_workdir_config(workdir: str, config) -> None:
                 f"{workdir} holds a run with another config (differs in {', '.join(diffs)}); "
                 "use a new --workdir or the same config"
             )
-    write_atomically(path, config.to_json(indent=2))
+    if write:
+        write_atomically(path, config.to_json(indent=2))
 
 
-def check_data_identity(workdir: str, identity: str | None) -> None:
+def check_data_identity(workdir: str, identity: str | None, write: bool = True) -> None:
     """A corpus rebuilt or swapped under data.dir must not continue a run made on another."""
     if identity is None:
         return
@@ -156,7 +158,8 @@ def check_data_identity(workdir: str, identity: str | None) -> None:
                 f"{workdir} was trained on a corpus with checksum {old[:12]}; data.dir now "
                 f"holds {identity[:12]}; use a new --workdir or the corpus it was trained on"
             )
-    write_atomically(path, identity + "\n")
+    if write:
+        write_atomically(path, identity + "\n")
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -169,16 +172,19 @@ def _flat(d: dict, prefix: str = "") -> dict:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     config_check.validate(config)
     os.makedirs(workdir, exist_ok=True)
-    with workdir_lock(workdir), StopRequests() as stops:
+    # One lock per run: process 0 holds it for all of a multi-process run's processes.
+    lock = workdir_lock(workdir) if distributed.is_writer() else contextlib.nullcontext()
+    with lock, StopRequests() as stops:
         return _run(config, workdir, stops)
 
 
 def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
-    check_workdir_config(workdir, config)
+    writer = distributed.is_writer()  # process 0 writes the run's files; all train
+    check_workdir_config(workdir, config, writer)
 
     # --- Data: log-mels; clients see only the pretraining audio, never its labels.
     data = load_dataset(config)
-    check_data_identity(workdir, data.identity)
+    check_data_identity(workdir, data.identity, writer)
     pretrain = data.pretrain
     input_mean, input_std = data.input_mean, data.input_std
     store = build_clients(config, pretrain)
@@ -220,13 +226,13 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
     # Committed to the mesh up front, so the first round's outputs match its inputs' placement
     # and the second round does not compile again.
     state = init_state(config, method, server_tx, aggregator)
-    state = jax.device_put(state, placement.replicated(mesh))
+    state = distributed.put(state, placement.replicated(mesh))
     # Kept-local parts live on the host, per client; new clients start from the initial model.
     client_states = parts.ClientStateStore(
-        jax.device_get(model_parts.local({"params": state.params, **state.model_state}))
+        distributed.fetch(model_parts.local({"params": state.params, **state.model_state}))
     )
     # A host copy: the device buffers are donated to the first round.
-    initial_encoder = jax.device_get(
+    initial_encoder = distributed.fetch(
         encoder_variables({"params": state.params, **state.model_state})
     )
 
@@ -238,14 +244,14 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
             state,
             client_states.keeps_anything,
             warn=lambda m: print(f"warning: {m}", flush=True),
-            set_aside=True,
+            set_aside=writer,
         )
         if saved is not None:
             client_states.load_arrays(saved)
         bests, seconds = meta["fassl"], meta["seconds"]
     start = int(state.round)
     best_ckpts = fassl.BestCheckpoints(workdir)
-    log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), rounds_done=start)
+    log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), rounds_done=start, write=writer)
 
     # --- Evaluation: per task, selection and test queries against its gallery.
     def evaluator(embed_fn):
@@ -264,12 +270,20 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
     # --- Rounds.
     last_test = None  # test scores of the last round, which is always evaluated
     bar = tqdm.tqdm(
-        range(start, fl.rounds), initial=start, total=fl.rounds, unit="round", disable=None
+        range(start, fl.rounds),
+        initial=start,
+        total=fl.rounds,
+        unit="round",
+        disable=None if writer else True,
     )
-    if start > 0:
+    if start > 0 and writer:
         print(f"{workdir}: resumed from round {start} of {fl.rounds}", flush=True)
-    lines = ProgressLines(start, fl.rounds, config.log.every, enabled=bool(bar.disable))
-    board = TensorBoardLog(os.path.join(workdir, "tensorboard")) if config.log.tensorboard else None
+    lines = ProgressLines(start, fl.rounds, config.log.every, enabled=writer and bool(bar.disable))
+    board = (
+        TensorBoardLog(os.path.join(workdir, "tensorboard"))
+        if config.log.tensorboard and writer
+        else None
+    )
 
     def finish_round(r: int, record: dict) -> None:
         """FASSL's scoring on evaluation rounds, the log line, the checkpoint."""
@@ -277,7 +291,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         if (r + 1) % config.eval.every == 0 or r + 1 == fl.rounds:
             # FASSL: score the global encoder on every task; keep each task's best round.
             t1 = time.perf_counter()
-            encoder = jax.device_get(
+            encoder = distributed.fetch(
                 encoder_variables({"params": state.params, **state.model_state})
             )
             scores = encoder_eval.run(encoder)
@@ -310,8 +324,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
             saved = client_states.to_arrays() if client_states.keeps_anything else None
             ckpt.save(r + 1, state, meta, saved)
 
-    for r in bar:
-        t0 = time.perf_counter()
+    def cohort_of(r: int):
+        """Round r's clients, schedule and clips: host work that needs no earlier round."""
         sampled = min(clients.sample_size(cohort_size, availability), store.num_clients)
         ids = (
             clients.sample_clients(store.num_clients, sampled, config.seed, r)
@@ -324,7 +338,16 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         cohort = clients.round_cohort(
             store, ids, work, max_steps, config.seed, r, pad_clients_to, cohort_size, share
         )
-        if not (cohort.weights > 0).any():  # nobody reported: the global model stays
+        if not (cohort.weights > 0).any():
+            return cohort, None, dropped
+        return (*pool.for_cohort(cohort), dropped)
+
+    prefetch = Prefetch(cohort_of)  # on an error, exit waits for at most its one round
+
+    for r in bar:
+        t0 = time.perf_counter()
+        cohort, examples, dropped = prefetch.get(r)
+        if examples is None:  # nobody reported: the global model stays
             state = state._replace(round=state.round + 1)
             record = {"round": r + 1, "loss": None, "clients": 0, "dropped": dropped}
             record["seconds"] = round(time.perf_counter() - t0, 3)
@@ -332,11 +355,13 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
             seconds["train"] += record["seconds"]
             finish_round(r, record)
             continue
-        own = client_states.gather(cohort.client_ids)
-        cohort, examples = pool.for_cohort(cohort)
+        ids = cohort.client_ids  # on the host: the device copy may span other processes
+        own = client_states.gather(ids)
         cohort = device_cohort(cohort, examples, own, cohort_sharding)
         state, metrics, trained = round_fn(state, cohort, jax.random.fold_in(base_key, r))
-        client_states.scatter(np.asarray(cohort.client_ids), trained)
+        if r + 1 < fl.rounds:
+            prefetch.start(r + 1)  # while this round computes
+        client_states.scatter(ids, trained)
         record = {
             "round": r + 1,
             "loss": float(metrics["loss"]),
@@ -363,6 +388,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         finish_round(r, record)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
         if stops is not None and stops.signal and r + 1 < fl.rounds:
+            prefetch.close()
             ckpt.wait()
             ckpt.close()
             best_ckpts.close()
@@ -372,6 +398,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
                 f"stopped by {stops.signal} after round {r + 1} of {fl.rounds} (checkpoint "
                 "saved); run the same command again to resume"
             )
+    prefetch.close()
     ckpt.wait()
     best_ckpts.close()
     if board is not None:
@@ -424,7 +451,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
             }
         best_ckpts.close()
         summary["seconds"]["probe"] = round(time.perf_counter() - t0, 3)
-    write_json(os.path.join(workdir, "summary.json"), summary)
+    if writer:
+        write_json(os.path.join(workdir, "summary.json"), summary)
     ckpt.close()
     return summary
 

@@ -3,13 +3,18 @@ RESULTS.md is rebuilt from the results files without losing its prose."""
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
 from helpers import max_abs_diff
 
-from benchmarks import common, peers, report
+from benchmarks import common, gpu_ratios, peers, report
 from fassl_jax.data import clients
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TINY = common.Workload(
     encoder="audio_ntt",
@@ -99,3 +104,64 @@ def test_report_rebuilds_tables_and_keeps_prose(tmp_path, monkeypatch):
     report.write()  # the block is replaced in place, not appended again
     second = md.read_text()
     assert second.count("<!-- begin throughput_x -->") == 1 and "4.00x" in second
+
+
+def test_gpu_check_dry_run_writes_every_row_and_the_ratios(tmp_path):
+    """benchmarks/gpu_check.sh end to end on CPU (--dry-run: a tiny encoder, no install):
+    rows for both dtypes x both cohorts x the three peers, each with 5 timed rounds, and the
+    ratios table computed from them."""
+    env = {**os.environ, "PYTHON": sys.executable}
+    out = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", "--dry-run", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    with open(tmp_path / "gpu_rows.jsonl") as f:
+        rows = [json.loads(line) for line in f]
+    assert not [r for r in rows if "error" in r]
+    got = {(r["dtype"], r["cohort"], r["peer"]) for r in rows}
+    assert got == {
+        (d, c, p)
+        for d in ("float32", "bfloat16")
+        for c in (2, 4)
+        for p in ("fassl", "centralized", "sequential")
+    }
+    assert all(len(r["round_s_all"]) == 5 and r["samples_per_s"] > 0 for r in rows)
+    point = {r["peer"]: r for r in rows if r["dtype"] == "bfloat16" and r["cohort"] == 4}
+    ratio = point["fassl"]["samples"] / point["fassl"]["round_s"]
+    ratio /= point["sequential"]["samples"] / point["sequential"]["round_s"]
+    ratios = (tmp_path / "gpu_ratios.md").read_text()
+    line = next(x for x in ratios.splitlines() if x.startswith("| bfloat16 | 4 |"))
+    assert f"{ratio:.2f}x (" in line.split("|")[5]
+    assert (tmp_path / "gpu_float32_2.json").exists()
+
+
+def test_gpu_ratio_verdicts_only_outside_the_spread():
+    def row(peer, samples, rounds):
+        return dict(
+            dtype="float32",
+            cohort=256,
+            peer=peer,
+            samples=samples,
+            round_s=sorted(rounds)[len(rounds) // 2],
+            round_s_min=min(rounds),
+            round_s_max=max(rounds),
+        )
+
+    rows = [
+        row("fassl", 1000, [1.0, 1.0, 1.1]),
+        row("centralized", 1000, [0.9, 1.2, 1.3]),  # 1.2x, 0.82-1.30: clears 0.8
+        row("sequential", 1000, [20.0, 21.0, 22.0]),  # 21x, 18.2-22: met
+    ]
+    out = gpu_ratios.table(rows)
+    assert "1.20x (0.82-1.30)" in out and "0.8x centralized: met" in out
+    assert "21.00x (18.18-22.00)" in out and "10x sequential: met" in out
+    rows[1] = row("centralized", 1000, [0.7, 0.8, 1.0])  # 0.64-1.0
+    assert "0.8x centralized: within the spread" in gpu_ratios.table(rows)
+    rows[1] = row("centralized", 1000, [0.2, 0.2, 0.2])
+    assert "0.8x centralized: missed" in gpu_ratios.table(rows)

@@ -63,3 +63,21 @@ def test_encoder_conv_impls_give_the_same_embeddings():
     want = models["xla"].apply(variables, x)
     for model in models.values():
         np.testing.assert_allclose(model.apply(variables, x), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["batch", "group"])
+def test_bfloat16_compute_keeps_float32_params_and_tracks_float32(norm):
+    """model.dtype=bfloat16: the same float32 params, convolutions and matmuls in bfloat16,
+    a float32 embedding within bfloat16's precision of the float32 model's."""
+    x = jnp.asarray(np.random.default_rng(0).normal(-9.0, 3.0, (4, 32, 64)), jnp.float32)
+    kwargs = dict(channels=4, embed_dim=16, dropout=0.0, norm=norm, input_mean=-9.0, input_std=3.0)
+    f32 = encoders.AudioNTT2020(**kwargs)
+    bf16 = encoders.AudioNTT2020(**kwargs, dtype="bfloat16")
+    variables = f32.init(jax.random.key(0), x)
+    assert jax.tree.structure(bf16.init(jax.random.key(0), x)) == jax.tree.structure(variables)
+    want, got = f32.apply(variables, x), bf16.apply(variables, x)
+    assert got.dtype == jnp.float32
+    scale = float(jnp.abs(want).max())
+    assert float(jnp.abs(got - want).max()) < 0.05 * scale
+    assert float(jnp.abs(got - want).max()) > 0.0  # it did compute in bfloat16
+    assert "bf16" in str(jax.make_jaxpr(lambda v: bf16.apply(v, x))(variables))

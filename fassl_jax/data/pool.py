@@ -8,10 +8,13 @@ index it: the round compiles once and computes exactly what it would on the resi
 """
 
 import math
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import jax
 import numpy as np
 
+from fassl_jax import distributed
 from fassl_jax.data.clients import Cohort
 from fassl_jax.errors import ConfigError
 from fassl_jax.federated import placement
@@ -43,11 +46,34 @@ class ClientPool:
         self.sharding = placement.replicated(mesh)
         self.resident = None
         if self.mode == "resident":
-            self.resident = jax.device_put(np.asarray(clips, np.float32), self.sharding)
+            self.resident = distributed.put(np.asarray(clips, np.float32), self.sharding)
 
     def for_cohort(self, cohort: Cohort) -> tuple[Cohort, jax.Array]:
         """The cohort (renumbered in cohort mode) and the clips its batches index."""
         if self.resident is not None:
             return cohort, self.resident
         clips, batches = gather_cohort(self.clips, cohort.batches)
-        return cohort._replace(batches=batches), jax.device_put(clips, self.sharding)
+        return cohort._replace(batches=batches), distributed.put(clips, self.sharding)
+
+
+class Prefetch:
+    """Round r + 1's inputs made in a background thread while round r computes: make(r) is
+    the host work that needs no earlier round's result (sampling, the schedule, the cohort's
+    clips read from the memory map and sent to the devices). One round ahead at most, so
+    host memory holds two cohorts' clips, never the corpus."""
+
+    def __init__(self, make: Callable[[int], object]):
+        self.make = make
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+        self.pending: dict[int, Future] = {}
+
+    def start(self, r: int) -> None:
+        if r not in self.pending:
+            self.pending[r] = self.worker.submit(self.make, r)
+
+    def get(self, r: int):
+        self.start(r)
+        return self.pending.pop(r).result()
+
+    def close(self) -> None:
+        self.worker.shutdown(wait=True, cancel_futures=True)

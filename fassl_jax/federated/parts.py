@@ -18,11 +18,11 @@ Variables are addressed as flat dicts {(collection, module, ..., leaf): array}.
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from fassl_jax import distributed
 from fassl_jax.models.heads import MODEL_COLLECTIONS
 
 Flat = dict[tuple[str, ...], Any]
@@ -103,7 +103,7 @@ class ClientStateStore:
     def scatter(self, client_ids: np.ndarray, values: Flat) -> None:
         if not self.initial:
             return
-        values = jax.device_get(values)
+        values = distributed.fetch(values)  # the cohort's rows, from every process
         for row, c in enumerate(client_ids):
             if c >= 0:
                 self.states[int(c)] = {k: np.asarray(v[row]) for k, v in values.items()}

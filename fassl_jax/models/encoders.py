@@ -98,8 +98,8 @@ class Conv3x3(nn.Module):
             "kernel", nn.initializers.lecun_normal(), (3, 3, cin, self.features), Dtype
         )
         bias = self.param("bias", nn.initializers.zeros, (self.features,), Dtype)
-        y = CONV_IMPLS[self.impl](x, kernel)
-        return y + bias
+        y = CONV_IMPLS[self.impl](x, kernel.astype(x.dtype))  # computed in the input's dtype
+        return y + bias.astype(x.dtype)
 
 
 CONV_IMPLS = {"xla": xla_conv3x3, "im2col": conv3x3_matmul, "im2col_grad": conv3x3_im2col_grad}
@@ -114,6 +114,12 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
 
 
 NORMS = ("batch", "group")
+
+
+def normalize(kind: str, train: bool, momentum: float, x: jax.Array) -> jax.Array:
+    """norm_layer applied in float32 (mixed precision keeps normalisation statistics in full
+    precision), its output back in x's compute dtype. Call inside a compact module."""
+    return norm_layer(kind, train, momentum)(x.astype(jnp.float32)).astype(x.dtype)
 
 
 def norm_layer(kind: str, train: bool, momentum: float) -> nn.Module:
@@ -141,16 +147,27 @@ class AudioNTT2020(nn.Module):
     bn_momentum: float = 0.9  # PyTorch's BatchNorm default (0.1 there)
     input_mean: float = 0.0  # dataset statistics of the log-mel input
     input_std: float = 1.0
+    dtype: str = "float32"  # compute dtype (COMPUTE_DTYPES); params stay float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:  # [B, T, F]
-        x = (x - self.input_mean) / self.input_std
-        x = x[..., None]
+        x = compute_input(x, self.input_mean, self.input_std, self.dtype)[..., None]
         for _ in range(3):
             x = Conv3x3(self.channels, self.conv_impl)(x)
-            x = norm_layer(self.norm, train, self.bn_momentum)(x)
+            x = normalize(self.norm, train, self.bn_momentum, x)
             x = nn.relu(max_pool_2x2(x))  # = pool(relu(x)), on 4x fewer values
         return frame_mlp_and_pool(x, self.embed_dim, self.dropout, train)
+
+
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def compute_input(x: jax.Array, mean: float, std: float, dtype: str) -> jax.Array:
+    """The standardised input in the compute dtype (bfloat16 halves activation memory and
+    uses accelerators' matrix units; the embedding comes back in float32)."""
+    if dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"unknown compute dtype {dtype!r}; choose one of {list(COMPUTE_DTYPES)}")
+    return ((x - mean) / std).astype(COMPUTE_DTYPES[dtype])
 
 
 def frame_mlp_and_pool(x: jax.Array, embed_dim: int, dropout: float, train: bool) -> jax.Array:
@@ -158,10 +175,10 @@ def frame_mlp_and_pool(x: jax.Array, embed_dim: int, dropout: float, train: bool
     time. Called inside a compact module, so its layers belong to the caller."""
     b, t, f, c = x.shape
     x = x.reshape(b, t, f * c)
-    x = nn.relu(nn.Dense(embed_dim)(x))
+    x = nn.relu(nn.Dense(embed_dim, dtype=x.dtype)(x))
     x = nn.Dropout(dropout, deterministic=not train)(x)
-    x = nn.relu(nn.Dense(embed_dim)(x))
-    return x.mean(axis=1) + x.max(axis=1)
+    x = nn.relu(nn.Dense(embed_dim, dtype=x.dtype)(x))
+    return (x.mean(axis=1) + x.max(axis=1)).astype(jnp.float32)
 
 
 class ResidualBlock(nn.Module):
@@ -176,11 +193,11 @@ class ResidualBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         y = Conv3x3(self.features, self.conv_impl)(x)
-        y = nn.relu(norm_layer(self.norm, train, self.bn_momentum)(y))
+        y = nn.relu(normalize(self.norm, train, self.bn_momentum, y))
         y = Conv3x3(self.features, self.conv_impl)(y)
-        y = norm_layer(self.norm, train, self.bn_momentum)(y)
+        y = normalize(self.norm, train, self.bn_momentum, y)
         if x.shape[-1] != self.features:
-            x = nn.Dense(self.features, use_bias=False)(x)  # 1x1 convolution
+            x = nn.Dense(self.features, use_bias=False, dtype=x.dtype)(x)  # 1x1 convolution
         return nn.relu(x + y)
 
 
@@ -197,13 +214,14 @@ class ResNetAudio(nn.Module):
     bn_momentum: float = 0.9
     input_mean: float = 0.0
     input_std: float = 1.0
+    dtype: str = "float32"
     widths: tuple[int, ...] = (1, 2, 4)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:  # [B, T, F]
-        x = (x - self.input_mean) / self.input_std
+        x = compute_input(x, self.input_mean, self.input_std, self.dtype)
         x = Conv3x3(self.channels, self.conv_impl)(x[..., None])
-        x = nn.relu(norm_layer(self.norm, train, self.bn_momentum)(x))
+        x = nn.relu(normalize(self.norm, train, self.bn_momentum, x))
         for w in self.widths:
             x = ResidualBlock(self.channels * w, self.conv_impl, self.norm, self.bn_momentum)(
                 x, train
@@ -225,10 +243,11 @@ class FrameMLP(nn.Module):
     norm: str = "batch"
     input_mean: float = 0.0
     input_std: float = 1.0
+    dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:  # [B, T, F]
-        x = (x - self.input_mean) / self.input_std
+        x = compute_input(x, self.input_mean, self.input_std, self.dtype)
         return frame_mlp_and_pool(x[..., None], self.embed_dim, self.dropout, train)
 
 
