@@ -371,6 +371,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
             record["dropped"] = dropped
         if privacy_of is not None:
             record["epsilon"] = privacy_of(r + 1)
+            record["clip"] = float(state.agg_state.clip)  # the next round's (adaptive) clip
         rejected = int(metrics.get("rejected", 0))
         if rejected:
             record["rejected"] = rejected

@@ -210,7 +210,8 @@ def test_group_summaries_merged_equal_the_whole_cohort_at_once(aggregator, round
         everyone = reports(seed=r + 1, losses=losses)
         want, want_state = aggregator.update(everyone, state, params)
         a, b, padding = (
-            aggregator.summarize(rows(everyone, *span), params) for span in ((0, 1), (1, 3), (3, 4))
+            aggregator.summary_of(rows(everyone, *span), params, state)
+            for span in ((0, 1), (1, 3), (3, 4))
         )
         in_order = aggregator.merge(aggregator.merge(a, b), padding)
         reordered = aggregator.merge(padding, aggregator.merge(b, a))

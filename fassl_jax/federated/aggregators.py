@@ -12,7 +12,7 @@ counts) and their mean local losses L_i. The server optimizer then moves only th
 `update` is three steps, so that a round can take its cohort a group of clients at a time
 and never hold every client's delta at once:
 
-    summary = aggregator.summarize(reports, params)   # one group of clients
+    summary = aggregator.summary_of(reports, params, state)  # one group of clients
     summary = aggregator.merge(summary, other)        # two groups
     delta, state = aggregator.finish(summary, state, params)
 
@@ -43,13 +43,20 @@ class ClientReports(NamedTuple):
 
 class Aggregator(NamedTuple):
     init: Callable[[Params], AggState]
-    summarize: Callable[[ClientReports, Params], Summary]
+    summarize: Callable[..., Summary]  # (reports, params), or (reports, params, state)
     merge: Callable[[Summary, Summary], Summary]
     finish: Callable[[Summary, AggState, Params], tuple[Params, AggState]]
+    # True: summarize also reads the rule's state (DP-FedAvg's adaptive clip norm).
+    summarize_reads_state: bool = False
+
+    def summary_of(self, reports: ClientReports, params: Params, state: AggState) -> Summary:
+        if self.summarize_reads_state:
+            return self.summarize(reports, params, state)
+        return self.summarize(reports, params)
 
     def update(self, reports: ClientReports, state: AggState, params: Params):
         """The whole cohort's reports at once."""
-        return self.finish(self.summarize(reports, params), state, params)
+        return self.finish(self.summary_of(reports, params, state), state, params)
 
 
 class RoundCount(NamedTuple):

@@ -212,7 +212,7 @@ def make_round(
         def summarize(reports) -> RoundSummary:
             deltas, averaged, rejected = reports
             return RoundSummary(
-                aggregator.summarize(deltas, global_model),
+                aggregator.summary_of(deltas, global_model, state.agg_state),
                 weighted_sum(averaged, deltas.weights),
                 (deltas.weights > 0).sum(),
                 rejected.sum(),
