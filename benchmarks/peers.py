@@ -1,6 +1,7 @@
 """The in-process peers fassl_jax's round is measured against, doing the same local work.
 
-- centralized: the ceiling, one model trained on the same samples in large batches;
+- centralized: a reference (not a ceiling: on CPU several small steps can beat one big one),
+  one model trained on the same samples in large batches;
 - sequential: a Python loop over clients of jitted local steps, as FedJAX's default
   (for_each_client jit) backend runs a round: batches gathered on the host, one jitted call
   per step, then a jitted weighted average. (FedJAX's PyPI release pins jax 0.4-era

@@ -17,7 +17,7 @@ RESULTS_MD = os.path.join(HERE, "RESULTS.md")
 
 PEER_NAMES = {
     "fassl": "(a) fassl_jax round",
-    "centralized": "(b) centralized (ceiling)",
+    "centralized": "(b) centralized (reference)",
     "sequential": "(c) sequential jitted loop",
     "flower": "(d) Flower simulation",
 }

@@ -41,7 +41,13 @@ def run_mode(config, data, store, mode: str, rounds: int) -> dict:
     client_tx, server_tx, aggregator = build.build_optimizers(config)
     mesh = placement.client_mesh()
     round_fn, pad_to = build.build_round(
-        config, method, client_tx, server_tx, aggregator, parts.ModelParts.build(), mesh
+        config,
+        method,
+        client_tx,
+        server_tx,
+        aggregator,
+        parts.ModelParts.build(fl.keep_local, method.private_collections),
+        mesh,
     )
     state = jax.device_put(
         build.init_state(config, method, server_tx, aggregator), placement.replicated(mesh)
