@@ -47,10 +47,13 @@ class Checkpointer:
             self.manager.wait_until_finished()
 
     def restore(
-        self, like: Any, rounds_done: int | None = None, with_clients: bool = False
+        self, like: Any, rounds_done: int | None = None, with_clients: bool | str = False
     ) -> tuple[Any, dict, dict | None]:
-        """Restores into the structure and shardings of `like` (NamedTuples stay NamedTuples)."""
+        """Restores into the structure and shardings of `like` (NamedTuples stay NamedTuples).
+        with_clients "auto": the per-client item if this checkpoint has one."""
         step = self.latest_round() if rounds_done is None else rounds_done
+        if with_clients == "auto":
+            with_clients = os.path.isdir(os.path.join(self.directory_path, str(step), "clients"))
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         items = {"state": ocp.args.StandardRestore(abstract), "meta": ocp.args.JsonRestore()}
         if with_clients:
@@ -59,7 +62,7 @@ class Checkpointer:
         return out.state, out.meta, out.clients if with_clients else None
 
     def restore_newest_readable(
-        self, like: Any, with_clients: bool = False, warn=None, set_aside: bool = False
+        self, like: Any, with_clients: bool | str = False, warn=None, set_aside: bool = False
     ) -> tuple[Any, dict, dict | None]:
         """restore() of the newest checkpoint that reads back; a damaged one (a torn or
         flipped file) is reported through `warn` and the one before it is tried. set_aside:

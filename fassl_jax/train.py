@@ -227,9 +227,13 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
     # and the second round does not compile again.
     state = init_state(config, method, server_tx, aggregator)
     state = distributed.put(state, placement.replicated(mesh))
-    # Kept-local parts live on the host, per client; new clients start from the initial model.
+    # Kept-local parts: a per-round log on disk (parts.ClientStateStore), read and written
+    # only for each round's cohort; new clients start from the initial model. Each process
+    # of a multi-process run keeps its own copy (they hold the same rows).
+    log_dir = "client_states" + (f"_{jax.process_index()}" if jax.process_count() > 1 else "")
     client_states = parts.ClientStateStore(
-        distributed.fetch(model_parts.local({"params": state.params, **state.model_state}))
+        distributed.fetch(model_parts.local({"params": state.params, **state.model_state})),
+        os.path.join(workdir, log_dir),
     )
     # A host copy: the device buffers are donated to the first round.
     initial_encoder = distributed.fetch(
@@ -238,18 +242,19 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
 
     # --- Resume where a previous run stopped.
     ckpt = Checkpointer(workdir, keep=config.checkpoint.keep)
-    bests, seconds = fassl.init(), {"train": 0.0, "eval": 0.0}
+    bests, seconds, saved = fassl.init(), {"train": 0.0, "eval": 0.0}, None
     if ckpt.latest_round() is not None:
         state, meta, saved = ckpt.restore_newest_readable(
             state,
-            client_states.keeps_anything,
+            "auto" if client_states.keeps_anything else False,  # "auto": older checkpoints
             warn=lambda m: print(f"warning: {m}", flush=True),
             set_aside=writer,
         )
-        if saved is not None:
-            client_states.load_arrays(saved)
         bests, seconds = meta["fassl"], meta["seconds"]
     start = int(state.round)
+    client_states.resume(start)  # the log's rounds after the checkpoint's are dropped
+    if saved is not None:  # a checkpoint saved before the log existed
+        client_states.load_arrays(saved, start)
     best_ckpts = fassl.BestCheckpoints(workdir)
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), rounds_done=start, write=writer)
 
@@ -321,8 +326,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
                 "fassl": bests,
                 "seconds": seconds,
             }
-            saved = client_states.to_arrays() if client_states.keeps_anything else None
-            ckpt.save(r + 1, state, meta, saved)
+            ckpt.save(r + 1, state, meta)  # kept-local parts: already in their per-round log
 
     def cohort_of(r: int):
         """Round r's clients, schedule and clips: host work that needs no earlier round."""
@@ -361,7 +365,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         state, metrics, trained = round_fn(state, cohort, jax.random.fold_in(base_key, r))
         if r + 1 < fl.rounds:
             prefetch.start(r + 1)  # while this round computes
-        client_states.scatter(ids, trained)
+        client_states.scatter(ids, trained, r + 1)
         record = {
             "round": r + 1,
             "loss": float(metrics["loss"]),

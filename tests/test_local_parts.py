@@ -1,6 +1,8 @@
 """Kept-local parts (FedBN's norm layers): clients start from their own copy, the server
 averages the rest as before, and a resumed run keeps every client's copy."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,6 +117,30 @@ def test_client_state_store_pads_with_the_initial_values_and_round_trips():
     again.load_arrays(store.to_arrays())
     assert again.states.keys() == {7}
     np.testing.assert_array_equal(again.states[7][("params", "n", "scale")], [1, 2])
+
+
+def test_client_state_log_on_disk_reads_the_latest_rows_and_resumes_at_a_round(tmp_path):
+    """The trainer's store: one file per round with only that cohort's rows; gather reads
+    each client's latest row (or the initial value); resume(r) drops the rounds after r and
+    a write torn by a crash, and the store then reads exactly the states of round r."""
+    key = ("params", "head", "kernel")
+    log = parts.ClientStateStore({key: np.zeros(3)}, str(tmp_path / "log"))
+    for r, (ids, value) in enumerate([([1, 2, -1], 1.0), ([2, 5, 9], 2.0), ([1, 9, -1], 3.0)]):
+        values = {key: np.full((3, 3), value) + np.arange(3)[:, None]}
+        log.scatter(np.array(ids), values, r + 1)
+    files = sorted(os.listdir(tmp_path / "log"))
+    assert files == [f"round_{r:08d}.npz" for r in (1, 2, 3)]
+    with np.load(tmp_path / "log" / files[1]) as f:
+        assert f["ids"].tolist() == [2, 5, 9] and f["/".join(key)].shape == (3, 3)
+    got = log.gather(np.array([1, 2, 5, 9, 7, -1]))[key][:, 0]
+    np.testing.assert_array_equal(got, [3.0, 2.0, 3.0, 4.0, 0.0, 0.0])
+    assert len(log) == 4
+    (tmp_path / "log" / "round_00000004.npz.tmp.npz").write_bytes(b"torn")
+    again = parts.ClientStateStore({key: np.zeros(3)}, str(tmp_path / "log"))
+    again.resume(2)  # the checkpoint holds round 2: round 3's rows never happened
+    assert sorted(os.listdir(tmp_path / "log")) == files[:2]
+    got = again.gather(np.array([1, 2, 5, 9, 7]))[key][:, 0]
+    np.testing.assert_array_equal(got, [1.0, 2.0, 3.0, 4.0, 0.0])
 
 
 def test_backbone_only_aggregates_the_encoder_and_each_client_keeps_its_heads(setup):

@@ -15,6 +15,7 @@
 Variables are addressed as flat dicts {(collection, module, ..., leaf): array}.
 """
 
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -80,36 +81,94 @@ def replace_leaves(variables: dict, leaves: Flat) -> dict:
 
 
 class ClientStateStore:
-    """Host memory for the kept-local parts, keyed by client id: it grows only with the
-    clients actually sampled. Padding slots (id -1) read the initial values."""
+    """The kept-local parts, keyed by client id; padding slots (id -1) and clients never
+    sampled read the initial values.
 
-    def __init__(self, initial: Flat):
+    In memory (directory None: tests, short runs) it grows with the clients sampled and is
+    checkpointed whole (to_arrays). On disk (`directory`, as the trainer keeps it) it is an
+    append-only log, one file per round holding that round's cohort's rows, and an index
+    client -> (round, row): a round writes and reads only its cohort's rows, memory holds
+    only the index, and a checkpoint of round r needs nothing more (resume(r) drops the
+    files of rounds after r, so a resumed run reads exactly the states of round r)."""
+
+    def __init__(self, initial: Flat, directory: str | None = None):
         self.initial = {k: np.asarray(v) for k, v in initial.items()}
-        self.states: dict[int, Flat] = {}
+        self.states: dict[int, Flat] = {}  # in memory
+        self.directory = directory
+        self.index: dict[int, tuple[int, int]] = {}  # on disk: client -> (round, row)
+        if directory is not None and self.initial:
+            os.makedirs(directory, exist_ok=True)
 
     def __len__(self) -> int:
-        return len(self.states)
+        return len(self.index) if self.directory is not None else len(self.states)
 
     @property
     def keeps_anything(self) -> bool:
         return bool(self.initial)
 
+    def _file(self, round_done: int) -> str:
+        return os.path.join(self.directory, f"round_{round_done:08d}.npz")
+
     def gather(self, client_ids: np.ndarray) -> Flat:
         if not self.initial:
             return {}
-        rows = [self.states.get(int(c), self.initial) for c in client_ids]
-        return {k: np.stack([r[k] for r in rows]) for k in self.initial}
+        if self.directory is None:
+            rows = [self.states.get(int(c), self.initial) for c in client_ids]
+            return {k: np.stack([r[k] for r in rows]) for k in self.initial}
+        out = {k: np.stack([v] * len(client_ids)) for k, v in self.initial.items()}
+        wanted: dict[int, list[tuple[int, int]]] = {}  # round -> [(cohort row, file row)]
+        for i, c in enumerate(client_ids):
+            if int(c) in self.index:
+                r, row = self.index[int(c)]
+                wanted.setdefault(r, []).append((i, row))
+        for r, pairs in wanted.items():
+            with np.load(self._file(r)) as f:
+                at, rows = np.array(pairs).T
+                for k in self.initial:
+                    out[k][at] = f["/".join(k)][rows]
+        return out
 
-    def scatter(self, client_ids: np.ndarray, values: Flat) -> None:
+    def scatter(self, client_ids: np.ndarray, values: Flat, round_done: int = 0) -> None:
+        """The cohort's new parts (client axis first), after round `round_done`."""
         if not self.initial:
             return
         values = distributed.fetch(values)  # the cohort's rows, from every process
-        for row, c in enumerate(client_ids):
-            if c >= 0:
-                self.states[int(c)] = {k: np.asarray(v[row]) for k, v in values.items()}
+        real = np.flatnonzero(np.asarray(client_ids) >= 0)
+        if self.directory is None:
+            for row in real:
+                c = int(client_ids[row])
+                self.states[c] = {k: np.asarray(v[row]) for k, v in values.items()}
+            return
+        arrays = {"/".join(k): np.asarray(v)[real] for k, v in values.items()}
+        ids = np.asarray(client_ids)[real].astype(np.int64)
+        path = self._file(round_done)
+        tmp = path + ".tmp.npz"
+        np.savez(tmp, ids=ids, **arrays)
+        os.replace(tmp, path)  # a round's file is whole or absent
+        for row, c in enumerate(ids):
+            self.index[int(c)] = (round_done, row)
 
-    # Checkpoints: {"ids": [M], "/"-joined path: [M, ...]}; orbax saves it beside the state
-    # (after a round, so M >= 1: orbax cannot save empty arrays).
+    def resume(self, rounds_done: int) -> None:
+        """On disk: forget (delete) the rounds after `rounds_done` and rebuild the index from
+        the files of rounds up to it, oldest first (a later row of a client wins)."""
+        if self.directory is None or not self.initial:
+            return
+        self.index = {}
+        for name in sorted(os.listdir(self.directory)):
+            path = os.path.join(self.directory, name)
+            if not (name.startswith("round_") and name.endswith(".npz")) or ".tmp" in name:
+                os.remove(path)  # a write torn by a crash
+                continue
+            r = int(name[len("round_") : -len(".npz")])
+            if r > rounds_done:
+                os.remove(path)
+                continue
+            with np.load(path) as f:
+                for row, c in enumerate(f["ids"]):
+                    self.index[int(c)] = (r, row)
+
+    # Checkpoints in memory: {"ids": [M], "/"-joined path: [M, ...]}; orbax saves it beside
+    # the state (after a round, so M >= 1: orbax cannot save empty arrays).
     def to_arrays(self) -> dict[str, np.ndarray]:
         ids = sorted(self.states)
         out = {"ids": np.array(ids, np.int64)}
@@ -117,8 +176,14 @@ class ClientStateStore:
             out["/".join(k)] = np.stack([self.states[i][k] for i in ids])
         return out
 
-    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+    def load_arrays(self, arrays: dict[str, np.ndarray], rounds_done: int = 0) -> None:
+        """Parts saved by to_arrays (into the log as round `rounds_done` when on disk: a
+        checkpoint written before the log existed)."""
         ids = np.asarray(arrays["ids"])
+        if self.directory is not None:
+            values = {k: np.asarray(arrays["/".join(k)]) for k in self.initial}
+            self.scatter(ids, values, rounds_done)
+            return
         self.states = {
             int(c): {k: np.asarray(arrays["/".join(k)][row]) for k in self.initial}
             for row, c in enumerate(ids)
