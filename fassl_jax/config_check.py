@@ -1,6 +1,7 @@
 """Checks a config before any work starts; each error names the key and what to set it to."""
 
 import inspect
+import math
 
 import ml_collections
 
@@ -138,7 +139,28 @@ def _get(config: ml_collections.ConfigDict, dotted: str):
     return node
 
 
+_AT_MOST = {"data.clip_seconds": 600.0}  # 10 minutes a clip: beyond it, split the audio
+
+
+def _non_finite(d: dict, prefix: str = "") -> str | None:
+    """The first key whose number is NaN or infinite (every option is a finite number)."""
+    for k, v in d.items():
+        if isinstance(v, dict):
+            bad = _non_finite(v, f"{prefix}{k}.")
+            if bad:
+                return bad
+        elif isinstance(v, float) and not math.isfinite(v):
+            return f"{prefix}{k}={v}"
+    return None
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
+    bad = _non_finite(config.to_dict())
+    if bad:
+        raise ConfigError(f"config.{bad}: every number in a config must be finite")
+    for key, high in _AT_MOST.items():
+        if _get(config, key) > high:
+            raise ConfigError(f"config.{key} must be <= {high} (got {_get(config, key)})")
     for key, choices in _CHOICES.items():
         value = _get(config, key)
         if value not in choices:

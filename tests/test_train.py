@@ -183,19 +183,51 @@ def test_a_run_from_before_an_option_existed_resumes(runs, tmp_path):
     assert [r["round"] for r in resumed] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("damage", ["meta", "state"])
-def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(runs, tmp_path, capsys, damage):
-    """The newest checkpoint's meta or array data overwritten with junk, and a torn last line
-    in metrics.jsonl: the resume says which round it could not read, continues from the
-    round before, and finishes with the uninterrupted run's record."""
+def damage_files(folder: str, how: str) -> int:
+    """Damages every file under folder (orbax's commit marker aside); returns how many."""
+    count = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if name == "commit_success.txt":
+                continue
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                data = f.read()
+            if how == "junk":
+                data = b"\x00junk"
+            elif how == "empty":
+                data = b""
+            elif how == "halved":
+                data = data[: len(data) // 2]
+            elif how == "flipped":  # every byte's bits inverted
+                data = bytes(b ^ 0xFF for b in data)
+            with open(path, "wb") as f:
+                f.write(data)
+            count += 1
+    return count
+
+
+# The newest checkpoint's meta (JSON) or state (array data and metadata) junked, emptied,
+# halved or bit-flipped.
+DAMAGE = [
+    ("meta", "junk"),
+    ("state", "junk"),
+    ("meta", "empty"),
+    ("state", "halved"),
+    ("state", "flipped"),
+]
+
+
+@pytest.mark.parametrize(("item", "how"), DAMAGE)
+def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
+    runs, tmp_path, capsys, item, how
+):
+    """A damaged newest checkpoint and a torn last line in metrics.jsonl: the resume says
+    which round it could not read, continues from the round before, and finishes with the
+    uninterrupted run's record."""
     workdir = str(tmp_path)
     train.run(smoke_config(**{"fl.rounds": 2}), workdir)
-    step = os.path.join(workdir, "checkpoints", "2", damage)
-    for root, _, files in os.walk(step):
-        for name in files:
-            if name != "commit_success.txt":
-                with open(os.path.join(root, name), "wb") as f:
-                    f.write(b"\x00junk")
+    assert damage_files(os.path.join(workdir, "checkpoints", "2", item), how) > 0
     with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
         f.write('{"round": 3, "lo')  # a line torn mid-write
     capsys.readouterr()

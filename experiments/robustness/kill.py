@@ -1,0 +1,132 @@
+r"""SIGKILL at random moments: configs/smoke.py (6 rounds, a checkpoint every round) killed
+with SIGKILL, then run again with the same command until it finishes; its metrics (timings
+aside) and summary must equal an uninterrupted run's, or the rerun must stop with one line.
+
+  python experiments/robustness/kill.py --workdir=runs/kill --trials=20
+
+Odd trials kill at a uniform random time within the uninterrupted run's duration; even
+trials kill the moment orbax's temporary folder for a checkpoint appears (a save under way).
+Writes experiments/robustness/kill.md.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+ROUNDS = 6
+
+
+def command(workdir: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "fassl_jax.main",
+        "--config=configs/smoke.py",
+        f"--workdir={workdir}",
+        f"--config.fl.rounds={ROUNDS}",
+        "--config.eval.every=2",
+    ]
+
+
+def record(workdir: str) -> tuple[list[dict], dict]:
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        metrics = [json.loads(line) for line in f if line.strip()]
+    drop = ("seconds", "eval_seconds")
+    metrics = [{k: v for k, v in r.items() if k not in drop} for r in metrics]
+    with open(os.path.join(workdir, "summary.json")) as f:
+        summary = json.load(f)
+    return metrics, summary["tasks"]
+
+
+def saving(workdir: str) -> bool:
+    folder = os.path.join(workdir, "checkpoints")
+    return os.path.isdir(folder) and any("tmp" in name for name in os.listdir(folder))
+
+
+def trial(workdir: str, when: str, duration: float, rng: random.Random) -> dict:
+    proc = subprocess.Popen(
+        command(workdir), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    start = time.perf_counter()
+    deadline = start + (rng.uniform(0.05, 1.0) * duration if when == "random" else duration)
+    while proc.poll() is None and time.perf_counter() < deadline:
+        if when == "during a checkpoint save" and saving(workdir):
+            break
+        time.sleep(0.002)
+    killed_at = round(time.perf_counter() - start, 2)
+    finished_first = proc.poll() is not None
+    if not finished_first:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rerun = subprocess.run(command(workdir), cwd=REPO, capture_output=True, text=True)
+    lines = [x for x in (rerun.stdout + rerun.stderr).splitlines() if x.strip()]
+    return {
+        "when": when,
+        "killed_at_s": killed_at,
+        "finished_before_kill": finished_first,
+        "rerun_rc": rerun.returncode,
+        "rerun_error": lines[-1] if rerun.returncode else "",
+        "resumed_from": next((x for x in lines if "resumed from round" in x), ""),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    rng = random.Random(args.seed)
+    reference = os.path.join(args.workdir, "uninterrupted")
+    shutil.rmtree(reference, ignore_errors=True)
+    t = time.perf_counter()
+    subprocess.run(command(reference), cwd=REPO, check=True, capture_output=True)
+    duration = time.perf_counter() - t
+    want = record(reference)
+    rows = []
+    for i in range(args.trials):
+        workdir = os.path.join(args.workdir, f"trial_{i:02d}")
+        shutil.rmtree(workdir, ignore_errors=True)
+        when = "random" if i % 2 else "during a checkpoint save"
+        row = trial(workdir, when, duration, rng)
+        row["equal"] = row["rerun_rc"] == 0 and record(workdir) == want
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    equal = sum(r["equal"] for r in rows)
+    one_line = sum(r["rerun_rc"] != 0 for r in rows)
+    lines = [
+        "# SIGKILL at random moments: the rerun finishes as if never killed",
+        "",
+        f"Made by `python experiments/robustness/kill.py --workdir=runs/kill "
+        f"--trials={args.trials}`: configs/smoke.py, {ROUNDS} rounds, a checkpoint every "
+        f"round; the uninterrupted run took {duration:.1f} s (start-up included). Each trial "
+        "kills the run with SIGKILL, then runs the same command once more.",
+        "",
+        f"**{equal} of {len(rows)}** reruns finished with the uninterrupted run's metrics "
+        f"(timings aside) and summary; {one_line} stopped with an error.",
+        "",
+        "| trial | kill | at s | finished before the kill | rerun | equal |",
+        "|---:|---|---:|---|---|---|",
+    ]
+    for i, r in enumerate(rows):
+        rerun = r["resumed_from"] or ("started afresh" if r["rerun_rc"] == 0 else "")
+        if r["rerun_rc"]:
+            rerun = f"error: {r['rerun_error']}"
+        lines.append(
+            f"| {i} | {r['when']} | {r['killed_at_s']} | {r['finished_before_kill']} | "
+            f"{rerun} | {r['equal']} |"
+        )
+    with open(os.path.join(HERE, "kill.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
