@@ -43,7 +43,12 @@ def update(
 
 
 class BestCheckpoints:
-    """workdir/best/<task>/<round>: the encoder variables of each task's selected round."""
+    """workdir/best/<task>/<round>: the encoder variables of each task's selected round.
+
+    A save can run ahead of the run's checkpoint (a crash between them), so older steps are
+    kept until a checkpoint holds the new pick: `settle(bests)` (after each checkpoint, and
+    on resume with the checkpoint's bests) keeps exactly the round each task's bests name
+    and deletes the rest, so best/<task> always holds the round summary.json names."""
 
     def __init__(self, workdir: str):
         self.root = os.path.abspath(os.path.join(workdir, "best"))
@@ -53,20 +58,29 @@ class BestCheckpoints:
         if task not in self.managers:
             self.managers[task] = ocp.CheckpointManager(
                 os.path.join(self.root, task),
-                options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
+                options=ocp.CheckpointManagerOptions(create=True),  # settle() prunes
             )
         return self.managers[task]
 
     def save(self, task: str, round_done: int, encoder_variables: Any) -> None:
         manager = self._manager(task)
-        latest = manager.latest_step()
-        if latest == round_done:  # a resumed run re-selected the same round
+        if round_done in manager.all_steps():  # a resumed run re-selected the same round
             return
-        if latest is not None and latest > round_done:  # from rounds a resumed run redid
-            manager.delete(latest)
         manager.save(round_done, args=ocp.args.StandardSave(encoder_variables))
         if jax.process_count() > 1:  # orbax's cross-process barriers are named by step only:
             manager.wait_until_finished()  # two saves of one step at once would collide
+
+    def settle(self, bests: Bests) -> None:
+        """Keep, per task, only the round that `bests` (a checkpoint's) names."""
+        if not os.path.isdir(self.root):
+            return
+        for task in sorted(os.listdir(self.root)):
+            manager = self._manager(task)
+            manager.wait_until_finished()
+            keep = bests.get(task, {}).get("round")
+            for step in manager.all_steps():
+                if step != keep:
+                    manager.delete(step)
 
     def restore(self, task: str, like: Any) -> tuple[int, Any]:
         manager = self._manager(task)

@@ -256,6 +256,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
     if saved is not None:  # a checkpoint saved before the log existed
         client_states.load_arrays(saved, start)
     best_ckpts = fassl.BestCheckpoints(workdir)
+    best_ckpts.settle(bests)  # picks saved after the checkpoint belong to redone rounds
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), rounds_done=start, write=writer)
 
     # --- Evaluation: per task, selection and test queries against its gallery.
@@ -327,6 +328,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
                 "seconds": seconds,
             }
             ckpt.save(r + 1, state, meta)  # kept-local parts: already in their per-round log
+            ckpt.wait()  # committed: the bests it holds are the run's
+            best_ckpts.settle(bests)
 
     def cohort_of(r: int):
         """Round r's clients, schedule and clips: host work that needs no earlier round."""

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -240,6 +241,25 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(
     assert without_timings(resumed) == without_timings(straight)
     assert summary["tasks"] == runs["a"][1]["tasks"]
     assert os.listdir(os.path.join(workdir, "damaged_checkpoints"))  # kept aside, not lost
+
+
+def test_best_models_match_the_summary_after_a_crash_between_a_pick_and_its_checkpoint(
+    tmp_path,
+):
+    """A pick saved to best/<task> whose round's checkpoint never committed (a crash between
+    them), then a resume with another eval.every: each best/<task> holds exactly the round
+    summary.json names, and the stray pick is gone."""
+    workdir = str(tmp_path)
+    train.run(smoke_config(**{"fl.rounds": 2}), workdir)
+    best = os.path.join(workdir, "best")
+    tasks = sorted(os.listdir(best))
+    for task in tasks:  # a pick of round 3 that the crash left behind
+        (step,) = [n for n in os.listdir(os.path.join(best, task)) if n.isdigit()]
+        shutil.copytree(os.path.join(best, task, step), os.path.join(best, task, "3"))
+    summary = train.run(smoke_config(**{"fl.rounds": 4, "eval.every": 3}), workdir)
+    for task in tasks:
+        steps = [int(n) for n in os.listdir(os.path.join(best, task)) if n.isdigit()]
+        assert steps == [summary["tasks"][task]["best_round"]]
 
 
 def test_resume_drops_log_lines_the_checkpoint_does_not_hold(runs, tmp_path):
