@@ -189,6 +189,7 @@ if TINY:
     config.model.channels, config.model.embed_dim = 4, 16
     config.fl.rounds, config.eval.every, config.fl.clients_per_round = 2, 1, 2
     config.ssl.proj_hidden, config.ssl.proj_dim, config.ssl.mixup_bank = 16, 8, 16
+    config.eval.recall_at = (1, 5)  # the tiny corpus's galleries hold about a dozen clips
 summary = train.run(config, f"runs/notebook_corpus/run_{corpus}")
 print(launch.summary_table(summary))""",
         ),

@@ -130,6 +130,16 @@ def privacy_summary(config, cohort_size: int, num_clients: int) -> dict:
     }
 
 
+def check_recall_at(ks, tasks: dict) -> None:
+    """Recall@k needs k below each task's gallery size (before any compilation)."""
+    for name, task in tasks.items():
+        if max(ks) > len(task.gallery):
+            raise ConfigError(
+                f"config.eval.recall_at holds {max(ks)}, but task {name!r} has a gallery of "
+                f"{len(task.gallery)} clips; use ks up to {len(task.gallery)}"
+            )
+
+
 def check_workdir_config(workdir: str, config, write: bool = True) -> None:
     """A workdir holds one run: resuming it with another config would mix two experiments."""
     path = os.path.join(workdir, "config.json")
@@ -184,6 +194,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
 
     # --- Data: log-mels; clients see only the pretraining audio, never its labels.
     data = load_dataset(config)
+    check_recall_at(config.eval.recall_at, data.tasks)
     check_data_identity(workdir, data.identity, writer)
     pretrain = data.pretrain
     input_mean, input_std = data.input_mean, data.input_std

@@ -502,3 +502,11 @@ def test_dp_fedavg_for_a_target_epsilon_reports_its_spending(tmp_path):
     assert p["epsilon"] == pytest.approx(8.0, rel=0.02) and spent[-1] == p["epsilon"]
     assert p["sampling_rate"] == 3 / 4  # 3 of the smoke run's 4 source clients a round
     assert p["epsilon"] == pytest.approx(privacy.epsilon(0.75, p["noise_multiplier"], 3, 1e-5))
+
+
+def test_recall_at_above_a_gallery_fails_before_training(tmp_path):
+    from fassl_jax.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="recall_at holds 5000, but task .* has a gallery of"):
+        train.run(smoke_config(**{"eval.recall_at": (1, 5000)}), str(tmp_path))
+    assert not os.path.exists(os.path.join(tmp_path, "checkpoints"))  # nothing trained

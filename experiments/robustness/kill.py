@@ -4,8 +4,9 @@ aside) and summary must equal an uninterrupted run's, or the rerun must stop wit
 
   python experiments/robustness/kill.py --workdir=runs/kill --trials=20
 
-Odd trials kill at a uniform random time within the uninterrupted run's duration; even
-trials kill the moment orbax's temporary folder for a checkpoint appears (a save under way).
+Odd trials kill at a uniform random time between the uninterrupted run's first checkpoint
+and its end; even trials kill as the k-th checkpoint save starts (orbax's temporary folder
+appears), k uniform over the rounds.
 Writes experiments/robustness/kill.md.
 """
 
@@ -46,20 +47,44 @@ def record(workdir: str) -> tuple[list[dict], dict]:
     return metrics, summary["tasks"]
 
 
-def saving(workdir: str) -> bool:
+def saves_under_way(workdir: str) -> set[str]:
+    """Orbax's temporary folders of checkpoint saves in progress."""
     folder = os.path.join(workdir, "checkpoints")
-    return os.path.isdir(folder) and any("tmp" in name for name in os.listdir(folder))
+    try:
+        return {name for name in os.listdir(folder) if "tmp" in name}
+    except FileNotFoundError:
+        return set()
 
 
-def trial(workdir: str, when: str, duration: float, rng: random.Random) -> dict:
+def first_checkpoint_and_end(workdir: str) -> tuple[float, float]:
+    """Runs uninterrupted; (seconds until the first checkpoint commits, seconds in all)."""
+    proc = subprocess.Popen(
+        command(workdir), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    start, first = time.perf_counter(), None
+    while proc.poll() is None:
+        if first is None and os.path.isdir(os.path.join(workdir, "checkpoints", "1")):
+            first = time.perf_counter() - start
+        time.sleep(0.01)
+    if proc.returncode:
+        raise SystemExit(f"the uninterrupted run failed (exit {proc.returncode})")
+    return first, time.perf_counter() - start
+
+
+def trial(workdir: str, when: str, window: tuple[float, float], rng: random.Random) -> dict:
+    """Kills at a uniform time within the window (from the first checkpoint to the end), or
+    at the start of the k-th checkpoint save (k uniform over the rounds)."""
     proc = subprocess.Popen(
         command(workdir), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     start = time.perf_counter()
-    deadline = start + (rng.uniform(0.05, 1.0) * duration if when == "random" else duration)
+    deadline = start + (rng.uniform(*window) if when == "random" else 10 * window[1])
+    target, seen = rng.randint(1, ROUNDS), set()
     while proc.poll() is None and time.perf_counter() < deadline:
-        if when == "during a checkpoint save" and saving(workdir):
-            break
+        if when == "during a checkpoint save":
+            seen |= saves_under_way(workdir)
+            if len(seen) >= target:
+                break
         time.sleep(0.002)
     killed_at = round(time.perf_counter() - start, 2)
     finished_first = proc.poll() is not None
@@ -87,16 +112,14 @@ def main() -> None:
     rng = random.Random(args.seed)
     reference = os.path.join(args.workdir, "uninterrupted")
     shutil.rmtree(reference, ignore_errors=True)
-    t = time.perf_counter()
-    subprocess.run(command(reference), cwd=REPO, check=True, capture_output=True)
-    duration = time.perf_counter() - t
+    first, duration = first_checkpoint_and_end(reference)
     want = record(reference)
     rows = []
     for i in range(args.trials):
         workdir = os.path.join(args.workdir, f"trial_{i:02d}")
         shutil.rmtree(workdir, ignore_errors=True)
         when = "random" if i % 2 else "during a checkpoint save"
-        row = trial(workdir, when, duration, rng)
+        row = trial(workdir, when, (first, duration), rng)
         row["equal"] = row["rerun_rc"] == 0 and record(workdir) == want
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -107,8 +130,10 @@ def main() -> None:
         "",
         f"Made by `python experiments/robustness/kill.py --workdir=runs/kill "
         f"--trials={args.trials}`: configs/smoke.py, {ROUNDS} rounds, a checkpoint every "
-        f"round; the uninterrupted run took {duration:.1f} s (start-up included). Each trial "
-        "kills the run with SIGKILL, then runs the same command once more.",
+        f"round; the uninterrupted run took {duration:.1f} s (start-up included), its first "
+        f"checkpoint committed at {first:.1f} s. Each trial kills the run with SIGKILL (at a "
+        "uniform time between those two, or as its k-th checkpoint save starts, k uniform in "
+        f"1..{ROUNDS}), then runs the same command once more.",
         "",
         f"**{equal} of {len(rows)}** reruns finished with the uninterrupted run's metrics "
         f"(timings aside) and summary; {one_line} stopped with an error.",
