@@ -15,6 +15,7 @@ The same settings may come from the environment: JAX_COORDINATOR_ADDRESS,
 FASSL_NUM_PROCESSES, FASSL_PROCESS_ID.
 """
 
+import itertools
 import os
 
 import jax
@@ -80,3 +81,21 @@ def fetch(tree):
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
     return jax.tree.map(one, tree)
+
+
+_barriers = itertools.count()
+
+
+def compile_together(jitted, *args) -> None:
+    """Multi-process: compiles `jitted` for these arguments, then waits at a barrier of the
+    coordination service until every process has. Processes compile at different speeds,
+    and the first collective that CPU (gloo) runs gives its peers 30 s to arrive; without
+    the barrier a process still compiling makes the others fail. A later call with the same
+    shapes reuses the compiled program."""
+    if jax.process_count() == 1:
+        return
+    jitted.lower(*args).compile()
+    from jax._src import distributed as jax_distributed  # its client's barrier: no collective
+
+    name = f"fassl_jax_compiled_{next(_barriers)}"
+    jax_distributed.global_state.client.wait_at_barrier(name, 3_600_000)  # 1 h: big compiles

@@ -361,6 +361,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         return (*pool.for_cohort(cohort), dropped)
 
     prefetch = Prefetch(cohort_of)  # on an error, exit waits for at most its one round
+    compiled_shapes = set()
 
     for r in bar:
         t0 = time.perf_counter()
@@ -376,7 +377,12 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         ids = cohort.client_ids  # on the host: the device copy may span other processes
         own = client_states.gather(ids)
         cohort = device_cohort(cohort, examples, own, cohort_sharding)
-        state, metrics, trained = round_fn(state, cohort, jax.random.fold_in(base_key, r))
+        key = jax.random.fold_in(base_key, r)
+        shape = cohort.batches.shape  # a new step bucket compiles the round again
+        if shape not in compiled_shapes:
+            distributed.compile_together(round_fn, state, cohort, key)
+            compiled_shapes.add(shape)
+        state, metrics, trained = round_fn(state, cohort, key)
         if r + 1 < fl.rounds:
             prefetch.start(r + 1)  # while this round computes
         client_states.scatter(ids, trained, r + 1)

@@ -47,6 +47,7 @@ device_cohort = fl_round.DeviceCohort(
     distributed.put(pretrain.audio, placement.replicated(mesh)),
     *distributed.put(tuple(cohort), placement.split_clients(mesh)),
 )
+distributed.compile_together(round_fn, state, device_cohort, jax.random.key(42))
 state, metrics, _ = round_fn(state, device_cohort, jax.random.key(42))
 params = distributed.fetch(state.params)
 if distributed.is_writer():
