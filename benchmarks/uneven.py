@@ -83,6 +83,7 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5, help="timed rounds after the first")
     p.add_argument("--peers", default="fassl,sequential,flower")
     p.add_argument("--clients_json", default="data/general/clients.json")
+    p.add_argument("--clients_in_parallel", type=int, default=0, help="0: the trainer's default")
     p.add_argument("--name", default="", help="results file name (default: uneven_<channels>ch)")
     args = p.parse_args(argv)
 
@@ -97,7 +98,9 @@ def main(argv=None):
         size_sigma=0.0,
     )
     pool = common.random_log_mels(workload.pool)
-    config = workload.config(args.cohort, len(sizes), local_epochs=1.0)
+    config = workload.config(
+        args.cohort, len(sizes), local_epochs=1.0, clients_in_parallel=args.clients_in_parallel
+    )
     store = clients.ClientStore.population(
         workload.pool, sizes, np.random.default_rng([config.seed, 7])
     )

@@ -218,6 +218,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
             )
         if agg.get("clip", 1.0) <= 0 or agg.get("noise_multiplier", 1.0) < 0:
             raise ConfigError("config.aggregator.clip must be > 0 and noise_multiplier >= 0")
+        quantile = agg.get("target_quantile", 0.0)
+        if not 0.0 <= quantile < 1.0:
+            raise ConfigError(
+                f"config.aggregator.target_quantile must be in [0, 1) (got {quantile}; 0: a "
+                "fixed clip)"
+            )
+        z = agg.get("noise_multiplier", 1.0)
+        count_std = agg.get("clip_count_stddev", 0.0) or config.fl.clients_per_round / 20
+        if quantile > 0 and z > 0 and not 2 * count_std > z:
+            raise ConfigError(
+                f"config.aggregator.clip_count_stddev ({count_std:g}; default cohort / 20) must "
+                f"exceed noise_multiplier / 2 = {z / 2:g} for adaptive clipping; raise it"
+            )
     if config.dp.target_epsilon < 0 or not 0 < config.dp.delta < 1:
         raise ConfigError("config.dp.target_epsilon must be >= 0 and config.dp.delta in (0, 1)")
     if config.dp.target_epsilon > 0 and agg.rule != "dp_fedavg":

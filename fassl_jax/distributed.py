@@ -95,7 +95,23 @@ def compile_together(jitted, *args) -> None:
     if jax.process_count() == 1:
         return
     jitted.lower(*args).compile()
-    from jax._src import distributed as jax_distributed  # its client's barrier: no collective
+    barrier("compiled")
 
-    name = f"fassl_jax_compiled_{next(_barriers)}"
-    jax_distributed.global_state.client.wait_at_barrier(name, 3_600_000)  # 1 h: big compiles
+
+def barrier(what: str, timeout_s: int = 3600) -> None:
+    """Multi-process: every process waits here for all the others (the coordination
+    service's barrier, not a device collective; generous timeout: big compiles)."""
+    if jax.process_count() == 1:
+        return
+    from jax._src import distributed as jax_distributed  # the client JAX started
+
+    name = f"fassl_jax_{what}_{next(_barriers)}"
+    jax_distributed.global_state.client.wait_at_barrier(name, timeout_s * 1000)
+
+
+def any_process(flag: bool) -> bool:
+    """Whether `flag` holds on any process (all processes must call it): a decision every
+    process then takes alike, e.g. to stop after this round."""
+    if jax.process_count() == 1:
+        return flag
+    return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))

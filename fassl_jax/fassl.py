@@ -45,10 +45,11 @@ def update(
 class BestCheckpoints:
     """workdir/best/<task>/<round>: the encoder variables of each task's selected round.
 
-    A save can run ahead of the run's checkpoint (a crash between them), so older steps are
-    kept until a checkpoint holds the new pick: `settle(bests)` (after each checkpoint, and
-    on resume with the checkpoint's bests) keeps exactly the round each task's bests name
-    and deletes the rest, so best/<task> always holds the round summary.json names."""
+    A pick is saved (and waited on) before the checkpoint that names it, and older picks are
+    kept while a retained checkpoint names them: `settle` (after each checkpoint, and on
+    resume) deletes the rest, and on resume the picks of rounds after the restored one
+    (which the run redoes). So best/<task> holds the round summary.json names, also after a
+    crash between a pick and its checkpoint or a fallback to an older checkpoint."""
 
     def __init__(self, workdir: str):
         self.root = os.path.abspath(os.path.join(workdir, "best"))
@@ -70,16 +71,21 @@ class BestCheckpoints:
         if jax.process_count() > 1:  # orbax's cross-process barriers are named by step only:
             manager.wait_until_finished()  # two saves of one step at once would collide
 
-    def settle(self, bests: Bests) -> None:
-        """Keep, per task, only the round that `bests` (a checkpoint's) names."""
+    def wait(self) -> None:
+        for manager in self.managers.values():
+            manager.wait_until_finished()
+
+    def settle(self, checkpointed: list[Bests], after: int | None = None) -> None:
+        """Per task, keep the rounds that the retained checkpoints' bests name; with `after`
+        (on resume), also drop every pick of a round after it."""
         if not os.path.isdir(self.root):
             return
+        self.wait()
         for task in sorted(os.listdir(self.root)):
             manager = self._manager(task)
-            manager.wait_until_finished()
-            keep = bests.get(task, {}).get("round")
+            keep = {b[task]["round"] for b in checkpointed if task in b}
             for step in manager.all_steps():
-                if step != keep:
+                if step not in keep or (after is not None and step > after):
                     manager.delete(step)
 
     def restore(self, task: str, like: Any) -> tuple[int, Any]:

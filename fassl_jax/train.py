@@ -183,8 +183,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     config_check.validate(config)
     os.makedirs(workdir, exist_ok=True)
     # One lock per run: process 0 holds it for all of a multi-process run's processes.
+    # The others wait at a barrier until it has it: if process 0 cannot take the lock (a busy
+    # workdir) it stops, and they stop with it before touching the workdir.
     lock = workdir_lock(workdir) if distributed.is_writer() else contextlib.nullcontext()
     with lock, StopRequests() as stops:
+        distributed.barrier("workdir_locked")
         return _run(config, workdir, stops)
 
 
@@ -238,13 +241,12 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
     # and the second round does not compile again.
     state = init_state(config, method, server_tx, aggregator)
     state = distributed.put(state, placement.replicated(mesh))
-    # Kept-local parts: a per-round log on disk (parts.ClientStateStore), read and written
-    # only for each round's cohort; new clients start from the initial model. Each process
-    # of a multi-process run keeps its own copy (they hold the same rows).
-    log_dir = "client_states" + (f"_{jax.process_index()}" if jax.process_count() > 1 else "")
+    # Kept-local parts: a per-round log on disk (parts.ClientStateStore), touched only for
+    # each round's cohort; new clients start from the initial model.
     client_states = parts.ClientStateStore(
         distributed.fetch(model_parts.local({"params": state.params, **state.model_state})),
-        os.path.join(workdir, log_dir),
+        os.path.join(workdir, "client_states"),
+        write=writer,  # process 0 writes the log; every process reads it
     )
     # A host copy: the device buffers are donated to the first round.
     initial_encoder = distributed.fetch(
@@ -262,12 +264,25 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
             set_aside=writer,
         )
         bests, seconds = meta["fassl"], meta["seconds"]
+        distributed.barrier("restored")  # process 0 may have set damaged checkpoints aside
+        ckpt.manager.reload()
     start = int(state.round)
-    client_states.resume(start)  # the log's rounds after the checkpoint's are dropped
-    if saved is not None:  # a checkpoint saved before the log existed
-        client_states.load_arrays(saved, start)
+
+    def resume_client_log():
+        client_states.resume(start)  # the log's rounds after the checkpoint's are dropped
+        if saved is not None:  # a checkpoint saved before the log existed
+            client_states.load_arrays(saved, start)
+
+    if writer:
+        resume_client_log()
+    distributed.barrier("resumed")  # process 0 has settled the log: the others read it
+    if not writer:
+        resume_client_log()
     best_ckpts = fassl.BestCheckpoints(workdir)
-    best_ckpts.settle(bests)  # picks saved after the checkpoint belong to redone rounds
+    # The picks each retained checkpoint names are kept (a later fallback may need them);
+    # picks from rounds after the restored one are redone, and dropped.
+    checkpointed_bests = [bests]
+    best_ckpts.settle(checkpointed_bests, after=start)
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"), rounds_done=start, write=writer)
 
     # --- Evaluation: per task, selection and test queries against its gallery.
@@ -304,7 +319,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
 
     def finish_round(r: int, record: dict) -> None:
         """FASSL's scoring on evaluation rounds, the log line, the checkpoint."""
-        nonlocal last_test, bests
+        nonlocal last_test, bests, stopping
         if (r + 1) % config.eval.every == 0 or r + 1 == fl.rounds:
             # FASSL: score the global encoder on every task; keep each task's best round.
             t1 = time.perf_counter()
@@ -330,7 +345,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         if board is not None:
             board.write(record)
         lines.round(record)
-        stopping = stops is not None and stops.signal is not None
+        # Decided by all processes alike: they save and stop together.
+        stopping = distributed.any_process(stops is not None and stops.signal is not None)
         if (r + 1) % config.checkpoint.every == 0 or r + 1 == fl.rounds or stopping:
             meta = {
                 "input_mean": input_mean,
@@ -338,9 +354,12 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
                 "fassl": bests,
                 "seconds": seconds,
             }
+            best_ckpts.wait()  # every pick this checkpoint names is on disk before it
             ckpt.save(r + 1, state, meta)  # kept-local parts: already in their per-round log
             ckpt.wait()  # committed: the bests it holds are the run's
-            best_ckpts.settle(bests)
+            checkpointed_bests.append(bests)
+            del checkpointed_bests[: -config.checkpoint.keep]  # as the checkpoints retained
+            best_ckpts.settle(checkpointed_bests)
 
     def cohort_of(r: int):
         """Round r's clients, schedule and clips: host work that needs no earlier round."""
@@ -361,7 +380,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         return (*pool.for_cohort(cohort), dropped)
 
     prefetch = Prefetch(cohort_of)  # on an error, exit waits for at most its one round
-    compiled_shapes = set()
+    compiled_shapes, stopping = set(), False
 
     for r in bar:
         t0 = time.perf_counter()
@@ -386,6 +405,8 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         if r + 1 < fl.rounds:
             prefetch.start(r + 1)  # while this round computes
         client_states.scatter(ids, trained, r + 1)
+        if client_states.keeps_anything:
+            distributed.barrier("client_states")  # process 0's file is whole before any read
         record = {
             "round": r + 1,
             "loss": float(metrics["loss"]),
@@ -412,7 +433,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
                   flush=True)  # fmt: skip
         finish_round(r, record)
         bar.set_postfix(loss=f"{record['loss']:.4f}")
-        if stops is not None and stops.signal and r + 1 < fl.rounds:
+        if stopping and r + 1 < fl.rounds:
             prefetch.close()
             ckpt.wait()
             ckpt.close()
@@ -443,7 +464,12 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
         "rounds": int(state.round),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         **(
-            {"privacy": privacy_summary(config, cohort_size, store.num_clients)}
+            {
+                "privacy": {
+                    **privacy_summary(config, cohort_size, store.num_clients),
+                    "final_clip": float(state.agg_state.clip),  # adaptive: where it ended
+                }
+            }
             if privacy_of is not None
             else {}
         ),  # fmt: skip

@@ -10,7 +10,8 @@ import pytest
 from helpers import max_abs_diff
 
 from configs import smoke
-from fassl_jax import build, train
+from fassl_jax import build, fassl, train
+from fassl_jax.models.heads import encoder_variables
 from fassl_jax.run_log import read_metrics
 
 TIMING_KEYS = ("seconds", "eval_seconds")
@@ -247,19 +248,45 @@ def test_best_models_match_the_summary_after_a_crash_between_a_pick_and_its_chec
     tmp_path,
 ):
     """A pick saved to best/<task> whose round's checkpoint never committed (a crash between
-    them), then a resume with another eval.every: each best/<task> holds exactly the round
-    summary.json names, and the stray pick is gone."""
+    them), then a resume with another eval.every: each best/<task>'s newest model is the
+    round summary.json names, and the stray pick is gone (or replaced by the run's own)."""
     workdir = str(tmp_path)
     train.run(smoke_config(**{"fl.rounds": 2}), workdir)
     best = os.path.join(workdir, "best")
     tasks = sorted(os.listdir(best))
-    for task in tasks:  # a pick of round 3 that the crash left behind
-        (step,) = [n for n in os.listdir(os.path.join(best, task)) if n.isdigit()]
+    for task in tasks:  # a pick of round 3 that the crash left behind (an older model)
+        step = str(max(int(n) for n in os.listdir(os.path.join(best, task)) if n.isdigit()))
         shutil.copytree(os.path.join(best, task, step), os.path.join(best, task, "3"))
+        shutil.copytree(os.path.join(best, task), os.path.join(tmp_path, "stray", task))
     summary = train.run(smoke_config(**{"fl.rounds": 4, "eval.every": 3}), workdir)
+    picked = {}
     for task in tasks:
-        steps = [int(n) for n in os.listdir(os.path.join(best, task)) if n.isdigit()]
-        assert steps == [summary["tasks"][task]["best_round"]]
+        steps = sorted(int(n) for n in os.listdir(os.path.join(best, task)) if n.isdigit())
+        # The newest (what restore reads) is summary's pick; older ones are named by the
+        # retained checkpoints (checkpoint.keep = 2) for a fallback.
+        assert steps[-1] == summary["tasks"][task]["best_round"] and len(steps) <= 2
+        picked[task] = steps[-1]
+    # A round-3 pick is the resumed run's own model, not the stray copy of an older one.
+    config = smoke_config()
+    initial = build.init_state(
+        config, build.build_method(config, 0.0, 1.0), *build.build_optimizers(config)[1:]
+    )
+    like = encoder_variables({"params": initial.params, **initial.model_state})
+    best_ckpts = fassl.BestCheckpoints(workdir)
+    for task in tasks:
+        if picked[task] == 3:
+            _, got = best_ckpts.restore(task, like)
+            stray = load_stray(os.path.join(tmp_path, "stray", task), like)
+            assert max_abs_diff(got, stray) > 0.0
+    best_ckpts.close()
+
+
+def load_stray(folder: str, like):
+    stray = fassl.BestCheckpoints(os.path.dirname(folder))
+    stray.root = os.path.dirname(folder)
+    _, value = stray.restore(os.path.basename(folder), like)
+    stray.close()
+    return value
 
 
 def test_resume_drops_log_lines_the_checkpoint_does_not_hold(runs, tmp_path):

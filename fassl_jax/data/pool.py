@@ -3,8 +3,9 @@ pools larger than the memory budget, only the clips of the round's cohort.
 
 `data.pool`: "resident", "cohort", or "auto" (resident when the float32 pool fits in
 `data.pool_gb`). Cohort mode reads the sampled clients' clips from the (memory-mapped) pool
-into a buffer of fixed size, clients x steps x batch, and renumbers the cohort's batches to
-index it: the round compiles once and computes exactly what it would on the resident pool.
+into a buffer of clients x steps x batch, and renumbers the cohort's batches to index it:
+the round computes exactly what it would on the resident pool (and compiles once per step
+bucket, as there).
 """
 
 import math
@@ -60,7 +61,7 @@ class Prefetch:
     """Round r + 1's inputs made in a background thread while round r computes: make(r) is
     the host work that needs no earlier round's result (sampling, the schedule, the cohort's
     clips read from the memory map and sent to the devices). One round ahead at most, so
-    host memory holds two cohorts' clips, never the corpus."""
+    host and device memory hold two cohorts' clips (cohort mode), never the corpus."""
 
     def __init__(self, make: Callable[[int], object]):
         self.make = make

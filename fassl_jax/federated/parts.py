@@ -87,16 +87,19 @@ class ClientStateStore:
     In memory (directory None: tests, short runs) it grows with the clients sampled and is
     checkpointed whole (to_arrays). On disk (`directory`, as the trainer keeps it) it is an
     append-only log, one file per round holding that round's cohort's rows, and an index
-    client -> (round, row): a round writes and reads only its cohort's rows, memory holds
-    only the index, and a checkpoint of round r needs nothing more (resume(r) drops the
-    files of rounds after r, so a resumed run reads exactly the states of round r)."""
+    client -> (round, row): a round writes one file of its cohort's rows and opens only the
+    files holding its cohort's latest rows; memory holds only the index, and a checkpoint
+    of round r needs nothing more (resume(r) drops the files of rounds after r, so a resumed
+    run reads exactly the states of round r). The log is not compacted: its disk grows
+    with rounds x cohort x the kept parts' size."""
 
-    def __init__(self, initial: Flat, directory: str | None = None):
+    def __init__(self, initial: Flat, directory: str | None = None, write: bool = True):
         self.initial = {k: np.asarray(v) for k, v in initial.items()}
         self.states: dict[int, Flat] = {}  # in memory
         self.directory = directory
+        self.write = write  # False: another process writes the log; this one reads it
         self.index: dict[int, tuple[int, int]] = {}  # on disk: client -> (round, row)
-        if directory is not None and self.initial:
+        if directory is not None and self.initial and write:
             os.makedirs(directory, exist_ok=True)
 
     def __len__(self) -> int:
@@ -139,29 +142,32 @@ class ClientStateStore:
                 c = int(client_ids[row])
                 self.states[c] = {k: np.asarray(v[row]) for k, v in values.items()}
             return
-        arrays = {"/".join(k): np.asarray(v)[real] for k, v in values.items()}
         ids = np.asarray(client_ids)[real].astype(np.int64)
-        path = self._file(round_done)
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, ids=ids, **arrays)
-        os.replace(tmp, path)  # a round's file is whole or absent
+        if self.write:
+            arrays = {"/".join(k): np.asarray(v)[real] for k, v in values.items()}
+            path = self._file(round_done)
+            tmp = path + ".tmp.npz"
+            np.savez(tmp, ids=ids, **arrays)
+            os.replace(tmp, path)  # a round's file is whole or absent
         for row, c in enumerate(ids):
             self.index[int(c)] = (round_done, row)
 
     def resume(self, rounds_done: int) -> None:
         """On disk: forget (delete) the rounds after `rounds_done` and rebuild the index from
         the files of rounds up to it, oldest first (a later row of a client wins)."""
-        if self.directory is None or not self.initial:
-            return
         self.index = {}
+        if self.directory is None or not self.initial or not os.path.isdir(self.directory):
+            return
         for name in sorted(os.listdir(self.directory)):
             path = os.path.join(self.directory, name)
             if not (name.startswith("round_") and name.endswith(".npz")) or ".tmp" in name:
-                os.remove(path)  # a write torn by a crash
+                if self.write:
+                    os.remove(path)  # a write torn by a crash
                 continue
             r = int(name[len("round_") : -len(".npz")])
             if r > rounds_done:
-                os.remove(path)
+                if self.write:
+                    os.remove(path)
                 continue
             with np.load(path) as f:
                 for row, c in enumerate(f["ids"]):
