@@ -27,9 +27,9 @@ declare -A budget peers # seconds and peers per cohort's process
 if ((dry)); then
   export JAX_PLATFORMS=cpu
   model=(--encoder=frame_mlp --channels=0 --embed_dim=16)
-  cohorts=(2 4)
-  budget=([2]=120 [4]=120)
-  peers=([2]=fassl,centralized,sequential [4]=fassl,centralized,sequential)
+  cohorts=(4)
+  budget=([4]=120)
+  peers=([4]=fassl,centralized,sequential)
 else
   # Its own venv: a fresh image's system Python may refuse pip (PEP 668).
   python3 -m venv benchmarks/.gpu-venv
