@@ -98,7 +98,8 @@ def order_by_steps(cohort: Cohort, devices: int = 1) -> Cohort:
     most steps first (padding last), dealt round-robin over the devices' shares so each device
     gets a like amount of work. The round skips a step that no client of a group takes
     (client.make_local_training's steps_to_run), so a group of small clients pays for its
-    own steps only. Rows of equal step counts keep their order (fixed-step rounds unchanged)."""
+    own steps only. Rows of equal step counts keep their order (fixed-step rounds without
+    stragglers are unchanged)."""
     steps = cohort.step_mask.sum(axis=1)
     if len(set(steps[cohort.weights > 0].tolist())) <= 1:
         return cohort
