@@ -20,22 +20,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_processes(n: int, out: str) -> None:
-    coordinator = f"localhost:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+def run_together(commands: list[list[str]], env: dict) -> None:
+    """Starts the commands at once (one per process), waits, and fails with a process's log
+    tail if any failed."""
     procs = [
         subprocess.Popen(
-            [sys.executable, SCRIPT, coordinator, str(n), str(i), out],
+            cmd,
+            cwd=os.path.dirname(HERE),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for i in range(n)
+        for cmd in commands
     ]
     logs = [p.communicate(timeout=600)[0] for p in procs]
     for p, log in zip(procs, logs, strict=True):
         assert p.returncode == 0, log[-3000:]
+
+
+def run_processes(n: int, out: str) -> None:
+    coordinator = f"localhost:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    run_together(
+        [[sys.executable, SCRIPT, coordinator, str(n), str(i), out] for i in range(n)], env
+    )
 
 
 def test_two_processes_train_the_same_round_as_one(tmp_path):
@@ -67,20 +76,9 @@ def run_trainer(workdir: str, processes: int) -> None:
     ]
     if processes > 1:
         args += [f"--coordinator={coordinator}", f"--num_processes={processes}"]
-    procs = [
-        subprocess.Popen(
-            args + ([f"--process_id={i}"] if processes > 1 else []),
-            cwd=os.path.dirname(HERE),
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(processes)
-    ]
-    logs = [p.communicate(timeout=600)[0] for p in procs]
-    for p, log in zip(procs, logs, strict=True):
-        assert p.returncode == 0, log[-3000:]
+        run_together([args + [f"--process_id={i}"] for i in range(processes)], env)
+    else:
+        run_together([args], env)
 
 
 def test_two_processes_run_the_trainer_as_one(tmp_path):
