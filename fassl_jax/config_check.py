@@ -79,6 +79,7 @@ _SSL_RANGES = {
     "gap_frames": (0, None, True),
     "dropout": (0.0, 1.0, True),
     "gain_db": (0.0, None, True),
+    "filter_db": (0.0, None, True),
     "noise_std": (0.0, None, True),
     "time_masks": (0, None, True),
     "freq_masks": (0, None, True),

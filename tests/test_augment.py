@@ -18,6 +18,7 @@ MIXUP = augment.log_mixup_exp(0.4)
 AUGMENTS = {
     "crop": augment.random_crop(8),
     "gain": augment.random_gain(6.0),
+    "filter": augment.random_filter(6.0),
     "noise": augment.gaussian_noise(0.1),
     "resize_crop": augment.random_resize_crop(),
     "spec_augment": augment.spec_augment(2, 6, 2, 4),
@@ -43,6 +44,23 @@ def test_augmentations_are_seeded_keep_shapes_and_vmap(name):
     keys = jax.random.split(jax.random.key(3), 3)
     looped = jnp.stack([aug(k, c) for k, c in zip(keys, clients, strict=True)])
     np.testing.assert_allclose(jax.vmap(aug)(keys, clients), looped, rtol=1e-5, atol=1e-5)
+
+
+def test_filter_is_one_piecewise_linear_gain_curve_within_its_db_bound():
+    """The same gain on every frame; in dB, at most `points` kinks inside and every value
+    within +-max_db; over many draws the gains reach near both bounds."""
+    x = clip()
+    gains = []
+    for seed in range(50):
+        gain = np.asarray(augment.random_filter(6.0, points=3)(jax.random.key(seed), x) - x)
+        np.testing.assert_allclose(gain, np.broadcast_to(gain[:1], gain.shape), atol=1e-5)
+        db = gain[0] / (np.log(10.0) / 10.0)
+        assert np.abs(db).max() <= 6.0 + 1e-4
+        # Away from the kinks, equal steps: a kink shows as a non-zero second difference.
+        kinks = np.abs(np.diff(db, 2)) > 1e-3
+        assert kinks.sum() <= 2 * 3  # a kink between bins bends two second differences
+        gains.append(db)
+    assert np.max(gains) > 5.0 and np.min(gains) < -5.0
 
 
 def test_resize_crop_at_scale_one_on_its_own_canvas_is_the_identity():

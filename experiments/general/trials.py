@@ -62,6 +62,11 @@ TRIALS = {
         "BYOL-A in its own normalisation order, GroupNorm, 1,327 iid clients (not natural)",
         {"partition.kind": "iid", "partition.num_clients": 1327},
     ),
+    "byol_groupnorm_post_norm_filter6": (
+        "BYOL-A in its own normalisation order, GroupNorm, each view through a random "
+        "equaliser of +-6 dB (FilterAugment)",
+        {"ssl.filter_db": 6.0},
+    ),
     "simclr_groupnorm": ("SimCLR (crop, gain, noise), GroupNorm", {"ssl": SIMCLR}),
     "byol_groupnorm_centralized": ("BYOL-A, GroupNorm, centralized", {"mode": "centralized"}),
     # Aggregation setups of configs/aggregators.py on the recipe.

@@ -43,6 +43,24 @@ def gaussian_noise(std: float) -> Augment:
     return fn
 
 
+def random_filter(max_db: float, points: int = 4) -> Augment:
+    """FilterAugment's linear type (Nam et al. 2022): a random equaliser, a gain in
+    [-max_db, max_db] dB at `points` random mel bins (and both ends), linearly interpolated
+    over the bins between. It stands in for the microphone, room or recording chain
+    (soundfont, device) that changes a sound's spectral tilt and not what it is."""
+    to_log = float(np.log(10.0) / 10.0)
+
+    def fn(key, x):
+        f = x.shape[-1]
+        k_at, k_db = jax.random.split(key)
+        inner = jnp.sort(jax.random.uniform(k_at, (points,), maxval=f - 1.0))
+        at = jnp.concatenate([jnp.zeros(1), inner, jnp.full(1, f - 1.0)])
+        db = jax.random.uniform(k_db, (points + 2,), minval=-max_db, maxval=max_db)
+        return x + jnp.interp(jnp.arange(f, dtype=jnp.float32), at, db) * to_log
+
+    return fn
+
+
 def chain(*augments: Augment) -> Augment:
     """Applies augments in order, each with its own key."""
 

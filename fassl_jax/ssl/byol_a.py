@@ -65,18 +65,25 @@ def post_normalize(views: jax.Array, eps: float = 1e-8) -> jax.Array:
     return (views - views.mean()) / (views.std() + eps)
 
 
-def views_fn(crop_frames, mixup_ratio, rrc_scale, rrc_freq_scale, data_mean, data_std):
+def views_fn(
+    crop_frames, mixup_ratio, rrc_scale, rrc_freq_scale, data_mean, data_std, filter_db=0.0
+):
     """fn(key, x [B, T, F], bank) -> (both views [2B, crop, F] in log-mel units, the
     standardised crops for the bank). Both views share one random time crop; each then gets
     its own log-mixup-exp against the bank and its own random resize crop, on standardised
-    values; post-norm standardises the 2B views together (BYOL-A's order)."""
+    values; post-norm standardises the 2B views together (BYOL-A's order). filter_db > 0:
+    each view first passes a random equaliser of up to that many dB (not in BYOL-A)."""
     crop = augment.batched(augment.random_crop(crop_frames))
     mixup = augment.log_mixup_exp(mixup_ratio)
     freq_scale = None if rrc_freq_scale is None else tuple(rrc_freq_scale)
     rrc = augment.random_resize_crop(1.5, 1.0, tuple(rrc_scale), freq_scale, fill=0.0)
 
+    equalise = augment.random_filter(filter_db) if filter_db else None
+
     def view(key, clip, bank):
         k_mix, k_rrc = jax.random.split(key)
+        if equalise is not None:  # a gain in log-mel units is gain / data_std here
+            clip = equalise(jax.random.fold_in(key, 2), clip * data_std) / data_std
         return rrc(k_rrc, mixup(k_mix, clip, bank))
 
     def views(key, clips, bank):
@@ -110,6 +117,7 @@ def build(
     mixup_bank: int = 128,
     rrc_scale: tuple[float, float] = (0.6, 1.5),
     rrc_freq_scale: tuple[float, float] | None = None,
+    filter_db: float = 0.0,
 ) -> SSLMethod:
     """Default views (BYOL-A, see views_fn; rrc_freq_scale: the resize crop's frequency range,
     if not rrc_scale's; (1, 1) stretches time only)."""
@@ -128,6 +136,7 @@ def build(
         rrc_freq_scale,
         float(encoder.input_mean),
         float(encoder.input_std),
+        filter_db,
     )
 
     def init(key, clips):
