@@ -52,6 +52,7 @@ RESUMABLE_CHANGES = (
     "data.pool_gb",
     "log.every",
     "log.tensorboard",
+    "eval.probe",  # the linear probes run after training and change no round
 )
 
 

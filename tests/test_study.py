@@ -112,6 +112,16 @@ def test_a_finished_cell_with_more_rounds_than_asked_is_an_error(finished):
         study.run(GRID, workdir, log=lambda _: None, overrides={"eval.every": 2})
 
 
+def test_a_finished_cell_is_reused_when_only_the_linear_probe_setting_differs(finished):
+    """The probe only adds numbers to summary.json after training: it changes no result."""
+    workdir, table = finished
+    summary = os.path.join(workdir, "simclr-fedavg-natural-s0", "summary.json")
+    before = os.stat(summary).st_mtime_ns
+    probe = study.cell_config(GRID, study.cells(GRID)[0]).eval.probe
+    again = study.run(GRID, workdir, log=lambda _: None, overrides={"eval.probe": not probe})
+    assert again == table and os.stat(summary).st_mtime_ns == before
+
+
 def test_only_and_overrides_pick_cells_and_change_their_configs(tmp_path, monkeypatch):
     from fassl_jax.errors import UserError
 
