@@ -6,6 +6,9 @@
   (for_each_client jit) backend runs a round: batches gathered on the host, one jitted call
   per step, then a jitted weighted average. (FedJAX's PyPI release pins jax 0.4-era
   versions and does not install beside jax 0.10, so this is a faithful loop, not FedJAX.)
+- sequential_scan: the strongest single-device loop FedJAX's design allows: each client's
+  whole local training one jitted `lax.scan` over its steps, batches gathered on device
+  from the resident pool, the client's working buffers donated.
 Flower runs in its own environment: flower_peer.py.
 """
 
@@ -19,7 +22,7 @@ import optax
 from benchmarks.common import Simulator
 from fassl_jax import build
 from fassl_jax.data import clients
-from fassl_jax.federated import placement
+from fassl_jax.federated import client, placement
 from fassl_jax.federated import round as fl_round
 from fassl_jax.federated.summaries import mean, weighted_sum
 
@@ -95,6 +98,7 @@ class Sequential:
             updates, server_opt = self.server_tx.update(pseudo_grad, server_opt, params)
             return optax.apply_updates(params, updates), server_opt, average(client_states)
 
+        self.raw_step = step
         self.step = jax.jit(step)
         self.server_update = jax.jit(server_update)
         self.key = jax.random.key(config.seed)
@@ -104,15 +108,70 @@ class Sequential:
         ids = clients.sample_clients(sim.store.num_clients, c.fl.clients_per_round, c.seed, r)
         cohort = clients.build_cohort(sim.store, ids, sim.work, sim.num_steps, c.seed, r)
         trained, states, losses = [], [], []
-        for row, client in enumerate(cohort.client_ids):
+        for row, client_id in enumerate(cohort.client_ids):
             params, model_state = self.params, self.model_state
             opt_state = self.client_tx.init(params)
-            key = jax.random.fold_in(jax.random.fold_in(self.key, r), client)
+            key = jax.random.fold_in(jax.random.fold_in(self.key, r), client_id)
             for s in np.flatnonzero(cohort.step_mask[row]):
                 clips = self.pool[cohort.batches[row, s]]
                 params, model_state, opt_state, loss = self.step(
                     params, model_state, opt_state, clips, jax.random.fold_in(key, s)
                 )
+            trained.append(params)
+            states.append(model_state)
+            losses.append(loss)
+        self.params, self.server_opt, self.model_state = self.server_update(
+            self.params, self.server_opt, trained, states, cohort.weights
+        )
+        return float(np.mean([float(x) for x in losses]))  # waits for the round
+
+
+class SequentialScan(Sequential):
+    """A loop over clients of one jitted call each: the client's local training as a
+    `lax.scan` over its steps, padded to a power of two (so at most log2(max steps) + 1
+    shapes compile) with the padding skipped by `lax.cond`; clips gathered on device; the
+    client's copy of the global model donated to the call."""
+
+    def __init__(self, sim: Simulator):
+        super().__init__(sim)
+        step, tx, pool = self.raw_step, self.client_tx, sim.examples
+
+        def client_update(params, model_state, batches, take, key):
+            def body(carry, xs):
+                ids, taken, s = xs
+
+                def train(c):
+                    clips = client.gather_clips(pool, ids)
+                    return step(*c[:3], clips, jax.random.fold_in(key, s))
+
+                return jax.lax.cond(taken, train, lambda c: c, carry), None
+
+            init = (params, model_state, tx.init(params), jnp.zeros((), jnp.float32))
+            steps = jnp.arange(batches.shape[0])
+            (params, model_state, _, loss), _ = jax.lax.scan(body, init, (batches, take, steps))
+            return params, model_state, loss
+
+        self.client_update = jax.jit(client_update, donate_argnums=(0, 1))
+
+    def round(self, r: int) -> float:
+        sim, c = self.sim, self.sim.config
+        ids = clients.sample_clients(sim.store.num_clients, c.fl.clients_per_round, c.seed, r)
+        cohort = clients.build_cohort(sim.store, ids, sim.work, sim.num_steps, c.seed, r)
+        trained, states, losses = [], [], []
+        for row, client_id in enumerate(cohort.client_ids):
+            taken = np.flatnonzero(cohort.step_mask[row])
+            length = 1 << int(taken[-1]).bit_length() if taken.size else 1  # past the last
+            pad = max(length - cohort.batches.shape[1], 0)
+            batches = np.pad(cohort.batches[row, :length], [(0, pad), (0, 0)])
+            take = np.pad(cohort.step_mask[row, :length], [(0, pad)])
+            key = jax.random.fold_in(jax.random.fold_in(self.key, r), client_id)
+            params, model_state, loss = self.client_update(
+                jax.tree.map(jnp.copy, self.params),
+                jax.tree.map(jnp.copy, self.model_state),
+                jnp.asarray(batches),
+                jnp.asarray(take),
+                key,
+            )
             trained.append(params)
             states.append(model_state)
             losses.append(loss)

@@ -19,6 +19,7 @@ PEER_NAMES = {
     "fassl": "(a) fassl_jax round",
     "centralized": "(b) centralized (reference)",
     "sequential": "(c) sequential jitted loop",
+    "sequential_scan": "(c') sequential, one jitted scan per client",
     "flower": "(d) Flower simulation",
 }
 

@@ -5,7 +5,8 @@ r"""Round throughput: client-samples per second in the steady state, side by sid
 
 Per cohort, in one process: (a) fassl_jax's round (the trainer's own round function);
 (b) centralized training of the same model on as many samples; (c) a sequential loop of
-jitted client steps (FedJAX's default backend); (d) Flower's simulation engine (Ray) with a
+jitted client steps (FedJAX's default backend), and (c') a loop of one jitted scan per
+client (`--peers=...,sequential_scan`; peers.py); (d) Flower's simulation engine (Ray) with a
 Flax client doing the same local work, run in its own environment (flower_peer.py; skipped
 with --peers). Each: round 0 (compilation) apart, then the median of --rounds rounds.
 """
@@ -78,6 +79,7 @@ def main(argv=None):
             "fassl": lambda sim=sim: sim,
             "centralized": lambda sim=sim: peers.Centralized(sim, args.max_central_batch),
             "sequential": lambda sim=sim: peers.Sequential(sim),
+            "sequential_scan": lambda sim=sim: peers.SequentialScan(sim),
         }
         for peer in wanted:
             if peer == "flower":

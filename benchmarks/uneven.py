@@ -9,7 +9,8 @@ Client sizes are the multi-domain corpus's 1,327 natural clients (clients.json, 
 sigma 1.2, about as skewed). Per round, in one process: (a) fassl_jax's round (the trainer's
 own cohort and round: step axis of the cohort's largest client, rows ordered by steps,
 skipped steps not computed); (c) the sequential loop of jitted client steps (FedJAX's
-default backend), the same cohorts; (d) Flower's simulation engine, each client looping
+default backend), and (c') one jitted scan per client (its steps padded to a power of two,
+the padding skipped), the same cohorts; (d) Flower's simulation engine, each client looping
 over its epoch with a jitted step (flower_peer.py; its own sampler picks the cohorts, so
 its samples per round differ and are counted from its clients' reports). Round 0
 (compilation) apart; samples/s per timed round, median and range.
@@ -81,7 +82,7 @@ def main(argv=None):
     p.add_argument("--cohort", type=int, default=16)
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--rounds", type=int, default=5, help="timed rounds after the first")
-    p.add_argument("--peers", default="fassl,sequential,flower")
+    p.add_argument("--peers", default="fassl,sequential,sequential_scan,flower")
     p.add_argument("--clients_json", default="data/general/clients.json")
     p.add_argument("--clients_in_parallel", type=int, default=0, help="0: the trainer's default")
     p.add_argument("--name", default="", help="results file name (default: uneven_<channels>ch)")
@@ -114,7 +115,11 @@ def main(argv=None):
             out = throughput.flower(w, args.cohort, len(sizes), args.rounds, extra)
             timing = stats(out["first_round_s"], out["round_s_all"], out["samples_all"])
         else:
-            runner = sim if peer == "fassl" else peers.Sequential(sim)
+            runner = {
+                "fassl": lambda: sim,
+                "sequential": lambda: peers.Sequential(sim),
+                "sequential_scan": lambda: peers.SequentialScan(sim),
+            }[peer]()
             timing = timed(runner.round, lambda r: cohort_samples(sim, r), args.rounds)
         row = dict(
             bench="uneven",
