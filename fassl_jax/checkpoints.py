@@ -35,6 +35,11 @@ class Checkpointer:
     def latest_round(self) -> int | None:
         return self.manager.latest_step()
 
+    def oldest_round(self) -> int | None:
+        """The oldest retained checkpoint's round: the earliest a resume can go back to."""
+        steps = self.manager.all_steps()
+        return min(steps) if steps else None
+
     def save(self, rounds_done: int, state: Any, meta: dict, clients: dict | None = None) -> None:
         """Asynchronous; call wait() before reading the checkpoint or exiting.
 

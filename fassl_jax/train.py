@@ -361,6 +361,10 @@ def _run(config: ml_collections.ConfigDict, workdir: str, stops=None) -> dict:
             checkpointed_bests.append(bests)
             del checkpointed_bests[: -config.checkpoint.keep]  # as the checkpoints retained
             best_ckpts.settle(checkpointed_bests)
+            if client_states.keeps_anything:  # rows no retained checkpoint can read again
+                client_states.compact(ckpt.oldest_round())
+                distributed.barrier("client_states compacted")
+                client_states.reread(r + 1)
 
     def cohort_of(r: int):
         """Round r's clients, schedule and clips: host work that needs no earlier round."""

@@ -143,6 +143,39 @@ def test_client_state_log_on_disk_reads_the_latest_rows_and_resumes_at_a_round(t
     np.testing.assert_array_equal(got, [1.0, 2.0, 3.0, 4.0, 0.0])
 
 
+def test_a_compacted_log_reads_as_the_whole_log_at_every_round_it_may_resume_to(tmp_path):
+    """Reference: the same rounds written to a log that is never compacted. After
+    compact(3) (the oldest retained checkpoint at round 3), a resume to round 3, 4 or 5
+    reads every client's state as the whole log does, and the superseded rows are gone."""
+    key = ("params", "head", "kernel")
+    rng = np.random.default_rng(0)
+    cohorts = [rng.choice(8, 3, replace=False) for _ in range(5)]
+    values = [{key: rng.normal(size=(3, 2))} for _ in range(5)]
+    whole = parts.ClientStateStore({key: np.zeros(2)}, str(tmp_path / "whole"))
+    compacted = parts.ClientStateStore({key: np.zeros(2)}, str(tmp_path / "compacted"))
+    for r in range(5):
+        for log in (whole, compacted):
+            log.scatter(cohorts[r], values[r], r + 1)
+    compacted.compact(3)
+    compacted.reread(5)
+    everyone = np.arange(-1, 9)
+    np.testing.assert_array_equal(compacted.gather(everyone)[key], whole.gather(everyone)[key])
+    rows = 0
+    for name in os.listdir(tmp_path / "compacted"):
+        with np.load(tmp_path / "compacted" / name) as f:
+            rows += len(f["ids"])
+    clients_by_3 = len({int(c) for cohort in cohorts[:3] for c in cohort})
+    assert rows == clients_by_3 + 3 + 3  # one row each as of round 3, then rounds 4 and 5
+    for r in (3, 4, 5):
+        for log, name in ((whole, "whole"), (compacted, "compacted")):
+            again = parts.ClientStateStore({key: np.zeros(2)}, str(tmp_path / name), write=False)
+            again.resume(r)
+            if log is whole:
+                want = again.gather(everyone)[key]
+            else:
+                np.testing.assert_array_equal(again.gather(everyone)[key], want)
+
+
 def test_backbone_only_aggregates_the_encoder_and_each_client_keeps_its_heads(setup):
     """fl.keep_local=heads: the global encoder is the clients' average; the heads never
     leave the clients, and the server's heads stay the initial ones new clients start from."""

@@ -90,8 +90,8 @@ class ClientStateStore:
     client -> (round, row): a round writes one file of its cohort's rows and opens only the
     files holding its cohort's latest rows; memory holds only the index, and a checkpoint
     of round r needs nothing more (resume(r) drops the files of rounds after r, so a resumed
-    run reads exactly the states of round r). The log is not compacted: its disk grows
-    with rounds x cohort x the kept parts' size."""
+    run reads exactly the states of round r). compact(r) drops the rows that no resume to
+    round r or later can read, so the disk holds about one row per client sampled."""
 
     def __init__(self, initial: Flat, directory: str | None = None, write: bool = True):
         self.initial = {k: np.asarray(v) for k, v in initial.items()}
@@ -152,26 +152,69 @@ class ClientStateStore:
         for row, c in enumerate(ids):
             self.index[int(c)] = (round_done, row)
 
+    def _rounds_on_disk(self) -> list[int]:
+        """The rounds with a whole file, oldest first; a torn write is deleted (writer)."""
+        rounds = []
+        for name in sorted(os.listdir(self.directory)):
+            if not (name.startswith("round_") and name.endswith(".npz")) or ".tmp" in name:
+                if self.write:
+                    os.remove(os.path.join(self.directory, name))  # a write torn by a crash
+                continue
+            rounds.append(int(name[len("round_") : -len(".npz")]))
+        return rounds
+
+    def _latest_rows(self, rounds: list[int]) -> dict[int, tuple[int, int]]:
+        """client -> (round, row) of its latest row in these rounds' files."""
+        index = {}
+        for r in rounds:
+            with np.load(self._file(r)) as f:
+                for row, c in enumerate(f["ids"]):
+                    index[int(c)] = (r, row)
+        return index
+
     def resume(self, rounds_done: int) -> None:
         """On disk: forget (delete) the rounds after `rounds_done` and rebuild the index from
         the files of rounds up to it, oldest first (a later row of a client wins)."""
         self.index = {}
         if self.directory is None or not self.initial or not os.path.isdir(self.directory):
             return
-        for name in sorted(os.listdir(self.directory)):
-            path = os.path.join(self.directory, name)
-            if not (name.startswith("round_") and name.endswith(".npz")) or ".tmp" in name:
-                if self.write:
-                    os.remove(path)  # a write torn by a crash
-                continue
-            r = int(name[len("round_") : -len(".npz")])
-            if r > rounds_done:
-                if self.write:
-                    os.remove(path)
-                continue
-            with np.load(path) as f:
-                for row, c in enumerate(f["ids"]):
-                    self.index[int(c)] = (r, row)
+        rounds = self._rounds_on_disk()
+        if self.write:
+            for r in rounds:
+                if r > rounds_done:
+                    os.remove(self._file(r))
+        self.index = self._latest_rows([r for r in rounds if r <= rounds_done])
+
+    def compact(self, oldest_resume: int) -> None:
+        """Drops each row of the rounds up to `oldest_resume` (the oldest retained
+        checkpoint's) that a later row of those rounds supersedes: resume(r) for any r from
+        `oldest_resume` on reads the same states, and the log holds each client's row as of
+        that round once. Each file is rewritten atomically, and only to fewer rows that the
+        index already points past, so a crash at any point leaves a log that reads the
+        same. Only the writer rewrites; then every process must reread() the index (after a
+        barrier, in a multi-process run)."""
+        if self.directory is None or not self.initial:
+            return
+        if self.write:
+            old = [r for r in self._rounds_on_disk() if r <= oldest_resume]
+            keep = self._latest_rows(old)  # each client's row as of oldest_resume
+            for r in old:
+                rows = sorted(row for c, (at, row) in keep.items() if at == r)
+                with np.load(self._file(r)) as f:
+                    if len(rows) == len(f["ids"]):
+                        continue
+                    kept = {name: f[name][rows] for name in f.files}
+                if not rows:
+                    os.remove(self._file(r))
+                    continue
+                tmp = self._file(r) + ".tmp.npz"
+                np.savez(tmp, **kept)
+                os.replace(tmp, self._file(r))
+
+    def reread(self, rounds_done: int) -> None:
+        """The index from the files (after another process compacted the log)."""
+        if self.directory is not None and self.initial:
+            self.index = self._latest_rows([r for r in self._rounds_on_disk() if r <= rounds_done])
 
     # Checkpoints in memory: {"ids": [M], "/"-joined path: [M, ...]}; orbax saves it beside
     # the state (after a round, so M >= 1: orbax cannot save empty arrays).
