@@ -1,7 +1,7 @@
 r"""Poisoned clients on FSDD: the quickstart (SimCLR, 6 speaker clients, 20 rounds) clean and
 with 20% of the clients (1 of 6) sending sign-flipped updates scaled by 5, aggregated by
-FedAvg, the coordinate-wise median and Krum, 10 seeds each (3 seeds left FedAvg's fall
-inside its spread, so the seeds were raised to 10 before any new run). Test Recall@1 of the
+FedAvg and the coordinate-wise median over 10 seeds (3 seeds left FedAvg's fall inside its
+spread, so the seeds were raised to 10 before any new run), Krum over 3. Test Recall@1 of the
 last round (no FASSL selection: the question is what the aggregate becomes).
 
   FASSL_DATA_DIR=../shared/data python experiments/robustness/run.py --workdir=runs/robustness
@@ -23,7 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # the repository roo
 
 from configs import aggregators, quickstart  # noqa: E402
 
-RULES, SEEDS = ("fedavg", "median", "krum"), tuple(range(10))
+# Seeds per rule: the acceptance compares FedAvg with a robust rule (the median); Krum stays
+# at the first study's 3 seeds.
+SEEDS = {"fedavg": tuple(range(10)), "median": tuple(range(10)), "krum": (0, 1, 2)}
+RULES = tuple(SEEDS)
 ATTACK = dict(attack="sign_flip", attack_fraction=0.2, attack_scale=5.0)
 
 
@@ -36,7 +39,7 @@ def main() -> None:
     scores = {}
     for rule in RULES:
         for attacked in (False, True):
-            for seed in SEEDS:
+            for seed in SEEDS[rule]:
                 name = f"{rule}_{'attacked' if attacked else 'clean'}_s{seed}"
                 path = os.path.join(args.workdir, name)
                 if not os.path.exists(os.path.join(path, "summary.json")):
@@ -58,13 +61,13 @@ def main() -> None:
         "--workdir=runs/robustness`: configs/quickstart.py (SimCLR, 6 speaker clients, 20 "
         "rounds) under each rule, clean and with 1 of the 6 clients (fl.attack_fraction 0.2) "
         "sending its update sign-flipped and scaled by 5. Last-round test Recall@1, mean ± sd "
-        f"over seeds {list(SEEDS)}; attacked minus clean paired by seed, with the 95% "
+        "over each rule's seeds; attacked minus clean paired by seed, with the 95% "
         "t-interval of its mean.",
         "",
-        "| rule | "
+        "| rule | seeds | "
         + " | ".join(f"{t}: clean | {t}: attacked | {t}: attacked - clean | 95% CI" for t in tasks)
         + " |",  # fmt: skip
-        "|---|" + "---|---|---|---|" * len(tasks),
+        "|---|---|" + "---|---|---|---|" * len(tasks),
     ]
     for rule in RULES:
         cols = []
@@ -76,7 +79,7 @@ def main() -> None:
                      f"{bad.mean():.3f} ± {bad.std(ddof=1):.3f}",
                      f"{d.mean():+.3f} ± {d.std(ddof=1):.3f}",
                      f"[{d.mean() - half:+.3f}, {d.mean() + half:+.3f}]"]  # fmt: skip
-        lines.append(f"| {rule} | " + " | ".join(cols) + " |")
+        lines.append(f"| {rule} | {len(SEEDS[rule])} | " + " | ".join(cols) + " |")
     with open(os.path.join(HERE, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
