@@ -143,6 +143,23 @@ def test_client_state_log_on_disk_reads_the_latest_rows_and_resumes_at_a_round(t
     np.testing.assert_array_equal(got, [1.0, 2.0, 3.0, 4.0, 0.0])
 
 
+def test_a_checkpoint_from_before_the_log_restores_into_the_log(tmp_path):
+    """Checkpoints written before the on-disk log held the parts in memory (to_arrays);
+    load_arrays puts them into the log as the checkpoint's round, and they read back."""
+    key = ("params", "head", "kernel")
+    memory = parts.ClientStateStore({key: np.zeros(2)})
+    memory.scatter(np.array([4, 1, -1]), {key: np.array([[1.0, 2.0], [3.0, 4.0], [9, 9]])})
+    log = parts.ClientStateStore({key: np.zeros(2)}, str(tmp_path / "log"))
+    log.load_arrays(memory.to_arrays(), 6)
+    assert os.listdir(tmp_path / "log") == ["round_00000006.npz"]
+    np.testing.assert_array_equal(
+        log.gather(np.array([1, 4, 0]))[key], [[3.0, 4.0], [1.0, 2.0], [0.0, 0.0]]
+    )
+    again = parts.ClientStateStore({key: np.zeros(2)}, str(tmp_path / "log"))
+    again.resume(6)
+    np.testing.assert_array_equal(again.gather(np.array([4]))[key], [[1.0, 2.0]])
+
+
 def test_a_compacted_log_reads_as_the_whole_log_at_every_round_it_may_resume_to(tmp_path):
     """Reference: the same rounds written to a log that is never compacted. After
     compact(3) (the oldest retained checkpoint at round 3), a resume to round 3, 4 or 5
