@@ -34,6 +34,31 @@ CLIP_FRAMES = 101  # 1 s of 16 kHz audio at hop 160, center=True
 N_MELS = 64
 
 
+def parse_args(parser, argv=None):
+    """The benchmark's flags plus --cores, applied before JAX starts its thread pools."""
+    parser.add_argument(
+        "--cores",
+        type=int,
+        default=0,
+        help="run on this many cores (CPU affinity, inherited by the peers' processes and "
+        "sized into XLA's thread pools); 0: all",
+    )
+    args = parser.parse_args(argv)
+    use_cores(args.cores)
+    return args
+
+
+def use_cores(n: int) -> None:
+    """Pins this process (and every process it starts) to its first n allowed cores: XLA:CPU
+    and Eigen size their thread pools by the schedulable cores, so this is what enforces
+    the thread count, where XLA_FLAGS alone would leave Eigen's pool at every core."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if n < 0 or n > len(allowed):
+        raise SystemExit(f"--cores={n}: this machine allows 1..{len(allowed)} (0: all)")
+    if n:
+        os.sched_setaffinity(0, allowed[:n])
+
+
 @dataclass(frozen=True)
 class Workload:
     """SimCLR on 1 s log-mels; every client runs `local_steps` steps of `batch_size` clips."""
@@ -196,6 +221,8 @@ def machine() -> dict:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "cores_used": len(os.sched_getaffinity(0)),  # the affinity the benchmark ran under
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "backend": jax.default_backend(),
         "devices": f"{len(devices)} x {devices[0].device_kind}",

@@ -23,7 +23,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="configs/quickstart.py")
     p.add_argument("--rounds", type=int, default=2, help="timed rounds after the first")
-    args = p.parse_args(argv)
+    args = common.parse_args(p, argv)
     config = runpy.run_path(args.config)["get_config"]()
     pool, data = common.fsdd_or_random_pool()
     store = train.build_clients(config, pool)

@@ -44,7 +44,7 @@ def main(argv=None):
     p.add_argument("--clients", type=int, default=8, help="K")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--conv_impl", default="auto")
-    args = p.parse_args(argv)
+    args = common.parse_args(p, argv)
 
     w = common.Workload(encoder=args.encoder, channels=args.channels, embed_dim=args.embed_dim)
     config = w.config(cohort=args.clients, num_clients=10_000)

@@ -24,12 +24,18 @@ PEER_NAMES = {
 }
 
 
+def _used(m: dict) -> str:
+    """The cores the run was pinned to, and XLA flags, where the results file records them."""
+    out = f" (run on {m['cores_used']})" if "cores_used" in m else ""
+    return out + (f", XLA_FLAGS `{m['xla_flags']}`" if m.get("xla_flags") else "")
+
+
 def _header(run: dict) -> list[str]:
     m = run["machine"]
     return [
         f"`{run['command']}` — {run['date']}",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['devices']} "
+        f"Machine: {m['cpu']}, {m['cores']} cores{_used(m)}, {m['memory_gb']} GB, {m['devices']} "
         f"({m['backend']}); Python {m['python']}, jax {m['jax']}, flax {m['flax']}, "
         f"optax {m['optax']}; malloc: {m['malloc']}.",
         "",

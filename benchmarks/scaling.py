@@ -63,7 +63,7 @@ def main(argv=None):
     p.add_argument("--local_steps", type=int, default=4)
     p.add_argument("--name", default="")
     p.add_argument("--point", default="", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    args = common.parse_args(p, argv)
     if args.point:
         print(json.dumps(point(json.loads(args.point))), flush=True)
         return

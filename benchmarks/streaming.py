@@ -96,7 +96,7 @@ def main(argv=None):
     p.add_argument("--data_dir", default="data/general")
     p.add_argument("--rounds", type=int, default=6, help="timed rounds after the first")
     p.add_argument("--modes", default="cohort,resident")  # cohort first: a clean heap
-    args = p.parse_args(argv)
+    args = common.parse_args(p, argv)
     config = general.get_config("quick")
     config.data.dir = args.data_dir
     data = train.load_dataset(config)  # the pool stays a memory map until a mode reads it

@@ -57,7 +57,7 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32", help="compute dtype: float32 | bfloat16")
     p.add_argument("--results_dir", default="", help="save here; RESULTS.md left alone")
     p.add_argument("--name", default="", help="results file name (default: throughput_<encoder>)")
-    args = p.parse_args(argv)
+    args = common.parse_args(p, argv)
 
     width = dict(ENCODER_WIDTHS[args.encoder])
     width.update(

@@ -86,7 +86,7 @@ def main(argv=None):
     p.add_argument("--clients_json", default="data/general/clients.json")
     p.add_argument("--clients_in_parallel", type=int, default=0, help="0: the trainer's default")
     p.add_argument("--name", default="", help="results file name (default: uneven_<channels>ch)")
-    args = p.parse_args(argv)
+    args = common.parse_args(p, argv)
 
     sizes, where = natural_sizes(args.clients_json)
     workload = common.Workload(

@@ -172,3 +172,22 @@ def test_gpu_ratio_verdicts_only_outside_the_spread():
     assert "2.00x (1.82-2.00)" in out and "10x sequential: missed" in out
     slower = gpu_ratios.table([*rows, row("sequential_scan", 1000, [30.0, 30.0, 30.0])])
     assert "21.00x (18.18-22.00)" in slower
+
+
+def test_cores_flag_pins_the_benchmark_and_the_processes_it_starts():
+    """--cores enforces the thread count by affinity; a peer's process (Flower) inherits it."""
+    script = (
+        "import argparse, os, subprocess, sys\n"
+        "from benchmarks import common\n"
+        "common.parse_args(argparse.ArgumentParser(), ['--cores=1'])\n"
+        "child = 'import os; print(len(os.sched_getaffinity(0)))'\n"
+        "print(len(os.sched_getaffinity(0)), common.machine()['cores_used'])\n"
+        "peer = subprocess.run([sys.executable, '-c', child], capture_output=True, text=True)\n"
+        "print(peer.stdout)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1", "1"]
+    too_many = f"from benchmarks import common; common.use_cores({os.cpu_count() + 1})"
+    out = subprocess.run([sys.executable, "-c", too_many], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode != 0 and "allows 1.." in out.stderr
