@@ -3,6 +3,11 @@ with SIGKILL, then run again with the same command until it finishes; its metric
 aside) and summary must equal an uninterrupted run's, or the rerun must stop with one line.
 
   python experiments/robustness/kill.py --workdir=runs/kill --trials=20
+  python experiments/robustness/kill.py --workdir=runs/kill_heads --trials=20 --keep_local
+
+--keep_local: the clients keep their heads (`fl.keep_local=heads`), so the kept-local log
+(written every round, compacted at every checkpoint) is killed too; each client's latest
+heads must also equal the uninterrupted run's.
 
 Odd trials kill at a uniform random time between the uninterrupted run's first checkpoint
 and its end; even trials kill as the k-th checkpoint save starts (orbax's temporary folder
@@ -20,9 +25,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 ROUNDS = 6
+
+
+KEEP_LOCAL = False  # --keep_local
 
 
 def command(workdir: str) -> list[str]:
@@ -34,17 +44,27 @@ def command(workdir: str) -> list[str]:
         f"--workdir={workdir}",
         f"--config.fl.rounds={ROUNDS}",
         "--config.eval.every=2",
-    ]
+    ] + (["--config.fl.keep_local=heads"] if KEEP_LOCAL else [])
 
 
-def record(workdir: str) -> tuple[list[dict], dict]:
+def record(workdir: str) -> tuple[list[dict], dict, dict]:
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         metrics = [json.loads(line) for line in f if line.strip()]
     drop = ("seconds", "eval_seconds")
     metrics = [{k: v for k, v in r.items() if k not in drop} for r in metrics]
     with open(os.path.join(workdir, "summary.json")) as f:
         summary = json.load(f)
-    return metrics, summary["tasks"]
+    return metrics, summary["tasks"], kept_local(workdir)
+
+
+def kept_local(workdir: str) -> dict:
+    """Each client's latest kept-local rows in the run's log, as bytes (empty: none kept)."""
+    folder, latest = os.path.join(workdir, "client_states"), {}
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        with np.load(os.path.join(folder, name)) as f:
+            for row, c in enumerate(f["ids"]):
+                latest[int(c)] = {k: f[k][row].tobytes() for k in f.files if k != "ids"}
+    return latest
 
 
 def saves_under_way(workdir: str) -> set[str]:
@@ -108,7 +128,10 @@ def main() -> None:
     p.add_argument("--workdir", required=True)
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep_local", action="store_true", help="clients keep their heads")
     args = p.parse_args()
+    global KEEP_LOCAL
+    KEEP_LOCAL = args.keep_local
     rng = random.Random(args.seed)
     reference = os.path.join(args.workdir, "uninterrupted")
     shutil.rmtree(reference, ignore_errors=True)
@@ -124,19 +147,24 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     equal = sum(r["equal"] for r in rows)
+    flag = " --keep_local" if KEEP_LOCAL else ""
+    heads = ", the clients keeping their heads (fl.keep_local=heads)," if KEEP_LOCAL else ","
+    also = " and every client's heads" if KEEP_LOCAL else ""
     one_line = sum(r["rerun_rc"] != 0 for r in rows)
     lines = [
         "# SIGKILL at random moments: the rerun finishes as if never killed",
         "",
-        f"Made by `python experiments/robustness/kill.py --workdir=runs/kill "
-        f"--trials={args.trials}`: configs/smoke.py, {ROUNDS} rounds, a checkpoint every "
-        f"round; the uninterrupted run took {duration:.1f} s (start-up included), its first "
+        "Made by `python experiments/robustness/kill.py --workdir=runs/kill "
+        f"--trials={args.trials}{flag}`: configs/smoke.py{heads} {ROUNDS} rounds, a "
+        f"checkpoint every round; the uninterrupted run took {duration:.1f} s (start-up "
+        "included), its first "
         f"checkpoint committed at {first:.1f} s. Each trial kills the run with SIGKILL (at a "
         "uniform time between those two, or as its k-th checkpoint save starts, k uniform in "
         f"1..{ROUNDS}), then runs the same command once more.",
         "",
         f"**{equal} of {len(rows)}** reruns finished with the uninterrupted run's metrics "
-        f"(timings aside) and summary; {one_line} stopped with an error.",
+        f"(timings aside) and summary{also}; "
+        f"{one_line} stopped with an error.",
         "",
         "| trial | kill | at s | finished before the kill | rerun | equal |",
         "|---:|---|---:|---|---|---|",
@@ -149,7 +177,8 @@ def main() -> None:
             f"| {i} | {r['when']} | {r['killed_at_s']} | {r['finished_before_kill']} | "
             f"{rerun} | {r['equal']} |"
         )
-    with open(os.path.join(HERE, "kill.md"), "w") as f:
+    name = "kill_keep_local.md" if KEEP_LOCAL else "kill.md"
+    with open(os.path.join(HERE, name), "w") as f:
         f.write("\n".join(lines) + "\n")
 
 
