@@ -150,11 +150,12 @@ def main() -> None:
     flag = " --keep_local" if KEEP_LOCAL else ""
     heads = ", the clients keeping their heads (fl.keep_local=heads)," if KEEP_LOCAL else ","
     also = " and every client's heads" if KEEP_LOCAL else ""
+    workdir = "runs/kill_heads" if KEEP_LOCAL else "runs/kill"
     one_line = sum(r["rerun_rc"] != 0 for r in rows)
     lines = [
         "# SIGKILL at random moments: the rerun finishes as if never killed",
         "",
-        "Made by `python experiments/robustness/kill.py --workdir=runs/kill "
+        f"Made by `python experiments/robustness/kill.py --workdir={workdir} "
         f"--trials={args.trials}{flag}`: configs/smoke.py{heads} {ROUNDS} rounds, a "
         f"checkpoint every round; the uninterrupted run took {duration:.1f} s (start-up "
         "included), its first "
