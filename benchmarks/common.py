@@ -56,7 +56,10 @@ def use_cores(n: int) -> None:
     if n < 0 or n > len(allowed):
         raise SystemExit(f"--cores={n}: this machine allows 1..{len(allowed)} (0: all)")
     if n:
-        os.sched_setaffinity(0, allowed[:n])
+        # Linux sets affinity per thread: every thread started so far (numpy's OpenBLAS
+        # pool among them), then threads and processes started later inherit it.
+        for thread in os.listdir("/proc/self/task"):
+            os.sched_setaffinity(int(thread), allowed[:n])
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 # the package registries: AudioNTT2020 at its stated width (64 channels, embedding 512),
 # cohorts 64, 256 and 1024, compute in float32 and in bfloat16; per point (a) fassl_jax's
 # round, (b) centralized training of the same samples (a reference), (c) the sequential loop
-# of jitted client steps (not at 1024: it would not fit); 5 timed rounds each after the
-# first, peak device memory. Installs into benchmarks/.gpu-venv.
+# of jitted client steps, and at cohort 256 also one jitted scan per client, (c) being the
+# faster (neither at 1024: they would not fit); 5 timed rounds each after the first, peak
+# device memory. Installs into benchmarks/.gpu-venv.
 #
 #   benchmarks/gpu_check.sh [OUT_DIR]            # installs jax[cuda12] and the project
 #   benchmarks/gpu_check.sh --dry-run [OUT_DIR]  # CPU, a tiny encoder, no install (CI runs it)
@@ -29,7 +30,7 @@ if ((dry)); then
   model=(--encoder=frame_mlp --channels=0 --embed_dim=16)
   cohorts=(4)
   budget=([4]=120)
-  peers=([4]=fassl,centralized,sequential)
+  peers=([4]=fassl,centralized,sequential,sequential_scan)
 else
   # Its own venv: a fresh image's system Python may refuse pip (PEP 668).
   python3 -m venv benchmarks/.gpu-venv
@@ -43,7 +44,7 @@ else
   # Cohort 256 holds the targets: the most time. At 1024 the sequential loop (4 x 1024
   # jitted steps a round, 6 rounds) would not fit the 8 minutes: (a) and (b) only.
   # (c) at cohort 256 is the faster of the step loop and the scan per client (peers.py).
-  budget=([64]=45 [256]=110 [1024]=50)
+  budget=([64]=45 [256]=120 [1024]=55)
   peers=([64]=fassl,centralized,sequential [256]=fassl,centralized,sequential,sequential_scan
     [1024]=fassl,centralized)
 fi

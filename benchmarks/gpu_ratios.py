@@ -57,7 +57,8 @@ def table(rows: list[dict]) -> str:
                 continue
             p_low, p_mid, p_high = rate_range(peers[peer])
             low, mid, high = a_low / p_high, a_mid / p_mid, a_high / p_low
-            cells.append(f"{mid:.2f}x ({low:.2f}-{high:.2f})")
+            scan = " (scan per client)" if peers[peer]["peer"] == "sequential_scan" else ""
+            cells.append(f"{mid:.2f}x ({low:.2f}-{high:.2f}){scan}")
             target = TARGETS.get(cohort, {}).get(peer)
             if target is not None:
                 verdicts.append(f">= {target:g}x {peer}: {verdict(low, high, target)}")

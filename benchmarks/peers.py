@@ -8,7 +8,7 @@
   versions and does not install beside jax 0.10, so this is a faithful loop, not FedJAX.)
 - sequential_scan: the strongest single-device loop FedJAX's design allows: each client's
   whole local training one jitted `lax.scan` over its steps, batches gathered on device
-  from the resident pool, the client's working buffers donated.
+  from the resident pool. (sequential donates each client's buffers from its second step.)
 Flower runs in its own environment: flower_peer.py.
 """
 
@@ -99,7 +99,12 @@ class Sequential:
             return optax.apply_updates(params, updates), server_opt, average(client_states)
 
         self.raw_step = step
-        self.step = jax.jit(step)
+        # A client's first step reads the global model, which must outlive it; its later
+        # steps take params and optimizer state the client owns, donated to the step that
+        # replaces them (not the model state: jit may forward an unchanged leaf of it from
+        # the global model).
+        self.first_step = jax.jit(step)
+        self.step = jax.jit(step, donate_argnums=(0, 2))
         self.server_update = jax.jit(server_update)
         self.key = jax.random.key(config.seed)
 
@@ -112,9 +117,10 @@ class Sequential:
             params, model_state = self.params, self.model_state
             opt_state = self.client_tx.init(params)
             key = jax.random.fold_in(jax.random.fold_in(self.key, r), client_id)
-            for s in np.flatnonzero(cohort.step_mask[row]):
+            for i, s in enumerate(np.flatnonzero(cohort.step_mask[row])):
                 clips = self.pool[cohort.batches[row, s]]
-                params, model_state, opt_state, loss = self.step(
+                step = self.step if i else self.first_step
+                params, model_state, opt_state, loss = step(
                     params, model_state, opt_state, clips, jax.random.fold_in(key, s)
                 )
             trained.append(params)
@@ -129,8 +135,9 @@ class Sequential:
 class SequentialScan(Sequential):
     """A loop over clients of one jitted call each: the client's local training as a
     `lax.scan` over its steps, padded to a power of two (so at most log2(max steps) + 1
-    shapes compile) with the padding skipped by `lax.cond`; clips gathered on device; the
-    client's copy of the global model donated to the call."""
+    shapes compile) with the padding skipped by `lax.cond`; clips gathered on device. The
+    scan's carry is updated in place inside the call: nothing is left to donate (the
+    call's input is the global model, which must outlive it)."""
 
     def __init__(self, sim: Simulator):
         super().__init__(sim)
@@ -151,7 +158,7 @@ class SequentialScan(Sequential):
             (params, model_state, _, loss), _ = jax.lax.scan(body, init, (batches, take, steps))
             return params, model_state, loss
 
-        self.client_update = jax.jit(client_update, donate_argnums=(0, 1))
+        self.client_update = jax.jit(client_update)
 
     def round(self, r: int) -> float:
         sim, c = self.sim, self.sim.config
@@ -166,8 +173,8 @@ class SequentialScan(Sequential):
             take = np.pad(cohort.step_mask[row, :length], [(0, pad)])
             key = jax.random.fold_in(jax.random.fold_in(self.key, r), client_id)
             params, model_state, loss = self.client_update(
-                jax.tree.map(jnp.copy, self.params),
-                jax.tree.map(jnp.copy, self.model_state),
+                self.params,
+                self.model_state,
                 jnp.asarray(batches),
                 jnp.asarray(take),
                 key,

@@ -20,5 +20,6 @@ def get_config(mode: str = "federated"):
         mixup_ratio=0.4,
         mixup_bank=128,
         rrc_scale=(0.6, 1.5),
+        filter_db=0.0,  # > 0: a random equaliser on each view (not BYOL-A's; see ssl/byol_a.py)
     )
     return c

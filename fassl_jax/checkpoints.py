@@ -36,7 +36,8 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def oldest_round(self) -> int | None:
-        """The oldest retained checkpoint's round: the earliest a resume can go back to."""
+        """The oldest retained checkpoint's round: the earliest a resume can go back to
+        (after wait(): orbax retires the checkpoints beyond `keep` as a save finishes)."""
         steps = self.manager.all_steps()
         return min(steps) if steps else None
 

@@ -85,6 +85,22 @@ def build_clients(config, pretrain: AudioSet) -> clients.ClientStore:
     )
 
 
+def _ssl_defaults(method: str) -> dict[str, object]:
+    """config.ssl's options of `method` that hold a default, flat as _flat writes them."""
+    import inspect
+
+    from fassl_jax.ssl import METHODS
+
+    if method not in METHODS:
+        return {}
+    out = {}
+    for name, p in inspect.signature(METHODS[method]).parameters.items():
+        if p.default is not inspect.Parameter.empty:
+            value = json.loads(json.dumps(p.default))  # tuples as the JSON config holds them
+            out.update(_flat({"ssl": {name: value}}))
+    return out
+
+
 def config_differences(workdir: str, config) -> list[str]:
     """The keys (beyond RESUMABLE_CHANGES) in which `config` differs from the run in workdir;
     an option added to the project since the run started holds its default there."""
@@ -92,6 +108,7 @@ def config_differences(workdir: str, config) -> list[str]:
         old = _flat(json.load(f))
     new = _flat(json.loads(config.to_json()))
     defaults = _flat(json.loads(base.get_config().to_json()))
+    defaults.update(_ssl_defaults(config.ssl.method))
     old = {**{k: v for k, v in defaults.items() if k not in old and k in new}, **old}
     diffs = [k for k in old.keys() | new.keys() if old.get(k) != new.get(k)]
     return sorted(k for k in diffs if k not in RESUMABLE_CHANGES)

@@ -537,3 +537,20 @@ def test_recall_at_above_a_gallery_fails_before_training(tmp_path):
     with pytest.raises(ConfigError, match="recall_at holds 5000, but task .* has a gallery of"):
         train.run(smoke_config(**{"eval.recall_at": (1, 5000)}), str(tmp_path))
     assert not os.path.exists(os.path.join(tmp_path, "checkpoints"))  # nothing trained
+
+
+def test_a_run_from_before_an_option_existed_matches_that_options_default(tmp_path):
+    """config.json of a run that predates an option (here BYOL-A's ssl.filter_db, and a
+    base option) reads as holding its default: a resume sees no difference; another value
+    is a difference."""
+    from configs import byol_a
+
+    config = byol_a.get_config()
+    config.ssl.filter_db = 0.0
+    written = json.loads(config.to_json())
+    del written["ssl"]["filter_db"], written["eval"]["probe"]
+    with open(tmp_path / "config.json", "w") as f:
+        json.dump(written, f)
+    assert train.config_differences(str(tmp_path), config) == []
+    config.ssl.filter_db = 6.0
+    assert train.config_differences(str(tmp_path), config) == ["ssl.filter_db"]

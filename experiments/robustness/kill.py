@@ -61,6 +61,8 @@ def kept_local(workdir: str) -> dict:
     """Each client's latest kept-local rows in the run's log, as bytes (empty: none kept)."""
     folder, latest = os.path.join(workdir, "client_states"), {}
     for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if ".tmp" in name:  # a torn write the next start deletes
+            continue
         with np.load(os.path.join(folder, name)) as f:
             for row, c in enumerate(f["ids"]):
                 latest[int(c)] = {k: f[k][row].tobytes() for k in f.files if k != "ids"}

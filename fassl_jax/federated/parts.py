@@ -91,7 +91,8 @@ class ClientStateStore:
     files holding its cohort's latest rows; memory holds only the index, and a checkpoint
     of round r needs nothing more (resume(r) drops the files of rounds after r, so a resumed
     run reads exactly the states of round r). compact(r) drops the rows that no resume to
-    round r or later can read, so the disk holds about one row per client sampled."""
+    round r or later can read, so the disk holds one row per client sampled by round r
+    (the oldest retained checkpoint's) plus the cohorts' rows of the rounds since."""
 
     def __init__(self, initial: Flat, directory: str | None = None, write: bool = True):
         self.initial = {k: np.asarray(v) for k, v in initial.items()}
@@ -145,12 +146,24 @@ class ClientStateStore:
         ids = np.asarray(client_ids)[real].astype(np.int64)
         if self.write:
             arrays = {"/".join(k): np.asarray(v)[real] for k, v in values.items()}
-            path = self._file(round_done)
-            tmp = path + ".tmp.npz"
-            np.savez(tmp, ids=ids, **arrays)
-            os.replace(tmp, path)  # a round's file is whole or absent
+            self._save(round_done, {"ids": ids, **arrays})  # a round's file: whole or absent
         for row, c in enumerate(ids):
             self.index[int(c)] = (round_done, row)
+
+    def _save(self, round_done: int, arrays: dict[str, np.ndarray]) -> None:
+        """Atomically, and on disk before it replaces anything (a checkpoint may name it)."""
+        path = self._file(round_done)
+        tmp = path + ".tmp.npz"
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        folder = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the rename itself
+        finally:
+            os.close(folder)
 
     def _rounds_on_disk(self) -> list[int]:
         """The rounds with a whole file, oldest first; a torn write is deleted (writer)."""
@@ -200,16 +213,14 @@ class ClientStateStore:
             keep = self._latest_rows(old)  # each client's row as of oldest_resume
             for r in old:
                 rows = sorted(row for c, (at, row) in keep.items() if at == r)
+                if not rows:  # every row superseded by then
+                    os.remove(self._file(r))
+                    continue
                 with np.load(self._file(r)) as f:
                     if len(rows) == len(f["ids"]):
                         continue
                     kept = {name: f[name][rows] for name in f.files}
-                if not rows:
-                    os.remove(self._file(r))
-                    continue
-                tmp = self._file(r) + ".tmp.npz"
-                np.savez(tmp, **kept)
-                os.replace(tmp, self._file(r))
+                self._save(r, kept)
 
     def reread(self, rounds_done: int) -> None:
         """The index from the files (after another process compacted the log)."""
