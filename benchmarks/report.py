@@ -60,6 +60,10 @@ def throughput_table(run: dict) -> list[str]:
     for cohort, rows in by_cohort.items():
         ours = rows.get("fassl")
         for peer, row in rows.items():
+            if "error" in row:
+                lines.append(f"| {cohort} | {PEER_NAMES.get(peer, peer)} | failed: "
+                             f"{row['error'][:160]} | | | | |")  # fmt: skip
+                continue
             ratio = f"{ours['samples_per_s'] / row['samples_per_s']:.2f}x" if ours else ""
             lines.append(
                 f"| {cohort} | {PEER_NAMES.get(peer, peer)} | {row['samples']} | "

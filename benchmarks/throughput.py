@@ -83,7 +83,17 @@ def main(argv=None):
         }
         for peer in wanted:
             if peer == "flower":
-                timing = flower(workload, cohort, args.num_clients, args.rounds)
+                try:
+                    timing = flower(workload, cohort, args.num_clients, args.rounds)
+                except SystemExit as e:  # its own process failed: a row says why, the rest runs
+                    reason = next(
+                        (x.strip() for x in reversed(str(e).splitlines()) if "Error" in x),
+                        str(e).splitlines()[0],
+                    )
+                    row = dict(bench="throughput", encoder=args.encoder, cohort=cohort,
+                               dtype=args.dtype, peer=peer, error=reason[:300])  # fmt: skip
+                    common.emit(row, rows)
+                    continue
                 n = samples
             else:
                 runner = runners[peer]()

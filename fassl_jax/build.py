@@ -19,21 +19,20 @@ from fassl_jax.federated.client import make_local_training
 from fassl_jax.models.encoders import ENCODERS
 
 
-def cpu_formulation(model, uneven_steps: bool = False) -> tuple[str, int]:
+def cpu_formulation(model) -> tuple[str, int]:
     """(conv_impl, clients_in_parallel) on CPU for a config's `model`, measured
-    (benchmarks/RESULTS.md): at 64 channels im2col matmuls vmapped over 8 clients ran 1.4x
-    one client at a time; at 16 one client at a time with convolutions (im2col kernel
-    grads) ran 1.26x the grouped matmuls and compiled faster. Without convolutions (the
-    frame MLP) a vmap over 32 clients' steps ran 0.89x the time of one at a time.
-    uneven_steps (epoch mode: clients take their own step counts): one client at a time,
-    since a vmapped group computes its largest client's steps for all of them (at 64
-    channels, cohort 16 of the corpus's clients, groups of 8 ran 0.47x the sequential loop;
-    benchmarks/RESULTS.md, uneven_64ch)."""
+    (benchmarks/RESULTS.md): at 64 channels, one client at a time with im2col matmuls ran
+    1.13x im2col vmapped over 8 clients (cohort 8, 61.3 against 54.3 samples/s, one run
+    each), level with the sequential loop; at 16 one client at a time with convolutions
+    (im2col kernel grads) ran 1.26x the grouped matmuls and compiled faster. Without
+    convolutions (the frame MLP) a vmap over 32 clients' steps ran 0.89x the time of one at
+    a time. In epoch mode a vmapped group would also compute its largest client's steps
+    for all of them (groups of 8 ran 0.47x the sequential loop, uneven_64ch)."""
     if model.encoder == "frame_mlp":
         return ("xla", 32)
     if model.channels <= 16:
         return ("im2col_grad", 1)
-    return ("im2col", 1 if uneven_steps else 8)
+    return ("im2col", 1)
 
 
 # Accelerators vmap this many clients at once and loop over such groups: activation memory
@@ -114,11 +113,8 @@ def build_round(
     client_update = fl_round.make_client_update(
         local_train, client_tx, method.on_receive, model_parts
     )
-    uneven_steps = fl.local_steps == 0  # epoch mode: each client its own step count
     in_parallel = fl.clients_in_parallel or (
-        cpu_formulation(config.model, uneven_steps)[1]
-        if on_cpu()
-        else ACCELERATOR_CLIENTS_IN_PARALLEL
+        cpu_formulation(config.model)[1] if on_cpu() else ACCELERATOR_CLIENTS_IN_PARALLEL
     )
     attack = fl_round.attack_on(
         fl.attack, fl.attack_fraction, fl.attack_scale, config.seed, num_clients
