@@ -67,6 +67,11 @@ TRIALS = {
         "equaliser of +-6 dB (FilterAugment)",
         {"ssl.filter_db": 6.0},
     ),
+    "byol_groupnorm_post_norm_epochs3": (
+        "BYOL-A in its own normalisation order, GroupNorm, 3 local epochs per client (each "
+        "client's steps from its own size) instead of 4 steps",
+        {"fl.local_steps": 0, "fl.local_epochs": 3.0},
+    ),
     "simclr_groupnorm": ("SimCLR (crop, gain, noise), GroupNorm", {"ssl": SIMCLR}),
     "byol_groupnorm_centralized": ("BYOL-A, GroupNorm, centralized", {"mode": "centralized"}),
     # Aggregation setups of configs/aggregators.py on the recipe.
