@@ -1,6 +1,7 @@
 """Command line: python -m fassl_jax.main --config=configs/quickstart.py --workdir=runs/quick
 
 Override any config value with --config.a.b=value; an unknown key fails at once.
+--print_config checks the config (with its overrides) and prints it, training nothing.
 """
 
 import sys
@@ -9,6 +10,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from fassl_jax import launch
+from fassl_jax.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file.", lock_config=True
@@ -23,11 +25,22 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", -1, "This process's index, 0 ..
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "Join a TPU pod slice, Slurm or Open MPI job (JAX detects it)."
 )
-flags.mark_flags_as_required(["config", "workdir"])
+_PRINT_CONFIG = flags.DEFINE_bool(
+    "print_config", False, "Check the config and print it as it would run; train nothing."
+)
+flags.mark_flags_as_required(["config"])
 
 
 def main(argv):
     del argv
+    if _PRINT_CONFIG.value:
+        from fassl_jax import config_check
+
+        config_check.validate(_CONFIG.value)  # a bad value: one line, exit 2
+        print(_CONFIG.value.to_json_best_effort(indent=2))
+        return
+    if not _WORKDIR.value:
+        raise UserError("--workdir is required: the folder for checkpoints, metrics, summary")
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     from fassl_jax import distributed
 

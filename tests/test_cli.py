@@ -59,16 +59,38 @@ def test_a_missing_config_file_or_a_wrong_variant_is_one_line(tmp_path):
     assert_one_line_error(run("configs/general.py:nope"), "config argument 'nope'", "quick")
 
 
-@pytest.mark.parametrize("module", ["fassl_jax.main", "fassl_jax.evaluate", "fassl_jax.study"])
+SCRIPTS = {"fassl_jax.main": "fassl-train", "fassl_jax.evaluate": "fassl-evaluate",
+           "fassl_jax.study": "fassl-study", "fassl_jax.report": "fassl-report"}  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted(SCRIPTS))
 def test_help_exits_zero_and_console_scripts_are_installed(module):
     result = run_cli(module, "--help")
     assert result.returncode == 0 and "--workdir" in result.stdout + result.stderr
-    script = {"fassl_jax.main": "fassl-train", "fassl_jax.evaluate": "fassl-evaluate",
-              "fassl_jax.study": "fassl-study"}[module]  # fmt: skip
+    script = SCRIPTS[module]
     path = shutil.which(script, path=os.path.dirname(sys.executable))
     assert path is not None, f"{script} is not installed beside {sys.executable}"
     result = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "--workdir" in result.stdout + result.stderr
+
+
+def test_print_config_checks_and_prints_the_config_with_its_overrides_and_trains_nothing(
+    tmp_path,
+):
+    result = run_cli(
+        "fassl_jax.main", "--config=configs/quickstart.py", "--print_config",
+        "--config.fl.rounds=3", f"--workdir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["fl"]["rounds"] == 3 and printed["ssl"]["method"] == "simclr"
+    assert not (tmp_path / "run").exists()
+    bad = run_cli("fassl_jax.main", "--config=configs/quickstart.py", "--print_config",
+                  "--config.fl.rounds=-3")  # fmt: skip
+    assert_one_line_error(bad, "config.fl.rounds must be >= 1")
+    assert_one_line_error(
+        run_cli("fassl_jax.main", "--config=configs/quickstart.py"), "--workdir is required"
+    )
 
 
 def test_empty_data_directory(tmp_path):
