@@ -267,8 +267,17 @@ def test_report_writes_plots_and_the_summarys_numbers(smoke_workdir):
     result = run_cli("fassl_jax.report", f"--workdir={smoke_workdir}")
     assert result.returncode == 0, result.stderr
     out = smoke_workdir / "report"
-    for png in ("loss.png", "recall.png", "clients.png"):
+    from matplotlib import image
+
+    with open(smoke_workdir / "summary.json") as f:
+        tasks = len(json.load(f)["tasks"])  # a panel of 4 x 3.5 inches each
+    sizes = {"loss.png": (400, 600), "clients.png": (300, 600), "recall.png": (350, 400 * tasks)}
+    for png, size in sizes.items():
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        pixels = image.imread(out / png)  # [H, W, RGBA] at 100 dpi
+        assert pixels.shape[:2] == size, (png, pixels.shape)
+        ink = (pixels[..., :3] < 0.5).any(axis=-1).mean()  # dark pixels: axes, text, lines
+        assert 0.005 < ink < 0.5, (png, ink)  # drawn on, not blank, not a solid fill
     md = (out / "report.md").read_text()
     with open(smoke_workdir / "summary.json") as f:
         t = json.load(f)["tasks"]["pattern"]
