@@ -114,6 +114,8 @@ def unknown_override_message(argv: list[str]) -> str:
 def summary_table(summary: dict) -> str:
     """Recall@k per task: the model (FASSL's selected round and the last round, for a
     training summary) and the baselines."""
+    if not summary["tasks"]:
+        return "no labelled tasks (unlabelled audio): trained without FASSL selection"
     lines = []
     for task, rows in summary["tasks"].items():
         ks = list(rows["model"])

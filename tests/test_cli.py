@@ -319,6 +319,38 @@ def test_training_on_your_own_audio_folder(tmp_path):
     assert set(summary["tasks"]) == {"label", "client"}
 
 
+def test_training_on_a_folder_of_unlabelled_audio_end_to_end(tmp_path):
+    """A flat folder of clips, no labels, no splits: every clip is pretraining audio, the
+    CLI trains iid clients for 2 rounds and checkpoints, without tasks to select by; the
+    encoder it saved embeds audio (fassl_jax.hear); natural clients need a manifest."""
+    from fassl_jax import hear
+
+    clips = synthetic.load(num_patterns=3, num_sources=2, takes=6, clip_seconds=0.3)
+    folder = tmp_path / "unlabelled"
+    folder.mkdir()
+    for i, wave in enumerate(clips.audio):
+        soundfile.write(folder / f"recording_{i:03d}.wav", wave, 16_000)
+    workdir = tmp_path / "run"
+    args = ["--config=configs/smoke.py", f"--workdir={workdir}", "--config.fl.rounds=2",
+            "--config.data.source=audiofolder", f"--config.data.dir={folder}",
+            "--config.partition.kind=iid", "--config.partition.num_clients=4",
+            "--config.fl.clients_per_round=2"]  # fmt: skip
+    result = run_cli("fassl_jax.main", *args)
+    assert result.returncode == 0, result.stderr
+    assert "no labelled tasks" in result.stdout
+    with open(workdir / "summary.json") as f:
+        summary = json.load(f)
+    assert summary["rounds"] == 2 and summary["tasks"] == {}
+    with open(workdir / "metrics.jsonl") as f:
+        losses = [json.loads(line)["loss"] for line in f]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    model = hear.load_model(str(workdir))
+    emb = hear.get_scene_embeddings(clips.audio[:3], model)
+    assert emb.shape == (3, model.scene_embedding_size) and np.isfinite(emb).all()
+    natural = run_cli("fassl_jax.main", *args[:-3], f"--workdir={tmp_path / 'natural'}")
+    assert_one_line_error(natural, "partition.kind='natural'", "partition.kind=iid")
+
+
 def test_sigint_finishes_the_round_saves_and_resumes(tmp_path):
     """SIGINT mid-run: the round in progress finishes and is checkpointed, the run stops
     with one line, and the same command resumes to the end."""

@@ -16,6 +16,10 @@ pretrain / select / test, and the clients come from a manifest or from the folde
   seeded 10% of each label's train/ clips the select split.
 - Clients (`partition.kind=natural`): the manifest's `client` column, else one client per
   label folder. Any other partition (iid, dirichlet) works on the pretraining clips too.
+- Unlabelled: audio files directly in PATH (no label folders; a manifest without a
+  `label` column may add clients). Every clip is pretraining audio; there are no retrieval
+  tasks, so the run trains and checkpoints without FASSL selection (partition.kind=iid,
+  or natural with a manifest's clients).
 """
 
 import csv
@@ -84,6 +88,18 @@ def load(path: str, sample_rate: int = 16_000, clip_seconds: float = 1.0) -> Aud
     )
 
 
+def _unlabelled(files, manifest, sample_rate: int, clip_seconds: float) -> AudioSet:
+    """Every clip pretraining audio; the manifest's clients, if it names them."""
+    waves = audio_io.read_clips(files, sample_rate, int(round(sample_rate * clip_seconds)))
+    clients_ = [manifest.get(p, {}).get("client", "") for p in files]
+    if all(clients_):
+        codes, classes = encode_labels(clients_)
+        labels, names, client_label = {"client": codes}, {"client": classes}, "client"
+    else:
+        labels, names, client_label = {}, {}, None
+    return AudioSet(waves, labels, names, np.full(len(files), "pretrain"), client_label)
+
+
 def _split_per_label(labels: list[str], rng: np.random.Generator, shares=(0.1, 0.1)) -> list:
     """A seeded test / select / pretrain split inside each label."""
     split = ["pretrain"] * len(labels)
@@ -136,13 +152,18 @@ def load_for_training(
     manifest = _read_manifest(path) if os.path.exists(os.path.join(path, "manifest.csv")) else {}
     if manifest and not found:  # files listed only in the manifest
         found = [(row.get("label", ""), p, "") for p, row in manifest.items()]
+    if not found and not present:  # unlabelled: the audio files directly in PATH
+        found = [("", os.path.join(path, f), "") for f in sorted(os.listdir(path))
+                 if f.lower().endswith(AUDIO_EXTENSIONS)]  # fmt: skip
     if not found:
         raise DataError(
             f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {path}; lay it out as "
-            "PATH/<label>/<file> or list them in PATH/manifest.csv"
+            "PATH/<file> (unlabelled), PATH/<label>/<file> or list them in PATH/manifest.csv"
         )
     files = [p for _, p, _ in found]
     labels = [manifest.get(p, {}).get("label") or lab for lab, p, _ in found]
+    if not any(labels):
+        return _unlabelled(files, manifest, sample_rate, clip_seconds)
     if any(not lab for lab in labels):
         raise DataError(f"{path}: some files have no label (a folder or a manifest 'label')")
     clients_ = [manifest.get(p, {}).get("client") or lab for lab, p, _ in found]

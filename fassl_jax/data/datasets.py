@@ -38,6 +38,12 @@ class Dataset(NamedTuple):
 def from_audioset(data: AudioSet, source: str) -> Dataset:
     """Gallery: the pretraining clips; queries: the select and test splits; every label a task."""
     parts = {name: data.subset(data.split == name) for name in ("pretrain", *QUERY_SPLITS)}
+    if not any(len(parts[s].audio) for s in QUERY_SPLITS) and len(parts["pretrain"].audio):
+        # Unlabelled audio (an audio folder without labels): training without retrieval tasks.
+        pretrain = parts["pretrain"]
+        empty = pretrain.audio[:0]
+        mean, std = float(pretrain.audio.mean()), float(pretrain.audio.std())
+        return Dataset(pretrain.audio, pretrain, empty, {}, mean, std)
     for name, part in parts.items():
         if len(part.audio) == 0:
             raise UserError(

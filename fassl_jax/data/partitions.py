@@ -46,7 +46,8 @@ def natural(
     """One client per value of the source's client label (speaker), optionally split k ways."""
     if data.client_label is None:
         raise ConfigError(
-            "partition.kind='natural' needs a source with natural clients (e.g. speakers)"
+            "partition.kind='natural' needs a source with natural clients (e.g. speakers, "
+            "or a manifest's client column); use --config.partition.kind=iid"
         )
     groups = data.labels[data.client_label]
     clients = []

@@ -134,6 +134,8 @@ class TaskEvaluator:
     def _embeddings(self, variables, splits, tasks):
         """Each clip the tasks' galleries and these splits' queries need, embedded once:
         (embeddings, row of each clip index in them)."""
+        if not tasks:  # unlabelled audio: nothing to embed
+            return None, None
         parts = [self.tasks[t].gallery for t in tasks]
         parts += [self.tasks[t].queries[s][0] for t in tasks for s in splits]
         needed = np.unique(np.concatenate(parts))
