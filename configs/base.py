@@ -45,6 +45,8 @@ def get_config():
         norm="batch",  # batch (statistics aggregated like params) | group
         dtype="float32",  # compute dtype: float32 | bfloat16 (params and losses stay float32)
     )
+    # The self-supervised method and its options: the keywords of its build() in
+    # fassl_jax/ssl/ (configs/<method>.py sets each method's own).
     c.ssl = dict(
         method="simclr",
         temperature=0.1,
@@ -61,7 +63,7 @@ def get_config():
         local_epochs=1.0,  # per round, unless local_steps > 0
         local_steps=0,
         max_local_steps=0,  # > 0: cap for large clients
-        clients_in_parallel=0,  # clients at once per device; 0: auto (CPU 1 or 8 by width; else 64)
+        clients_in_parallel=0,  # clients at once per device; 0: auto (CPU 1, frame MLP 32; else 64)
         unroll_local_steps=1,  # lax.scan unroll of the local steps
         keep_local="",  # parts each client keeps: "norm" (FedBN), "heads", "norm,heads"
         stratify="",  # a pool label constant within clients (e.g. "domain"): cohorts spread
