@@ -300,5 +300,10 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console script fassl-prep."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -34,6 +34,20 @@ def use_tcmalloc(module: str, argv: list[str]) -> None:
     os.execve(sys.executable, [sys.executable, "-m", module, *argv[1:]], env)
 
 
+def project_path(path: str) -> str:
+    """`path` as given when it exists from where you run, else the project's own file of that
+    name (configs/... from the installed package): the shipped configs and grids work from
+    any directory."""
+    if os.path.exists(path) or os.path.isabs(path):
+        return path
+    import configs  # installed with the project (pyproject: packages configs*)
+
+    shipped = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(configs.__file__))), path
+    )
+    return shipped if os.path.exists(shipped) else path
+
+
 def fail(message: str) -> None:
     print(f"fassl_jax: error: {message}", file=sys.stderr)
     sys.exit(2)
@@ -44,6 +58,7 @@ def run_cli(app, main, argv: list[str], module: str) -> None:
     use_tcmalloc(module, argv)
 
     def parse(args):
+        args = [_resolve_config(a) for a in args]
         config_file = next((a.split("=", 1)[1] for a in args if a.startswith("--config=")), "")
         path = config_file.partition(":")[0]
         if path and not os.path.exists(path):  # ml_collections defers this error to first use
@@ -68,6 +83,14 @@ def run_cli(app, main, argv: list[str], module: str) -> None:
     app.run(guarded, argv, flags_parser=parse)
 
 
+def _resolve_config(arg: str) -> str:
+    """--config=configs/x.py[:variant] from any directory (project_path)."""
+    if not arg.startswith("--config="):
+        return arg
+    path, sep, variant = arg.split("=", 1)[1].partition(":")
+    return f"--config={project_path(path)}{sep}{variant}"
+
+
 HELP_FLAGS = {"--help", "-h", "--helpshort", "--helpfull", "-?"}
 
 
@@ -75,7 +98,7 @@ def missing_config_message(config_file: str) -> str:
     path = config_file.partition(":")[0]
     return (
         f"--config={config_file}: {path} does not exist (paths are relative to where you "
-        "run; the repository's configs/ has quickstart.py, general.py, ...)"
+        "run, then to the project: its configs/ has quickstart.py, general.py, ...)"
     )
 
 

@@ -4,6 +4,7 @@ Override any config value with --config.a.b=value; an unknown key fails at once.
 --print_config checks the config (with its overrides) and prints it, training nothing.
 """
 
+import os
 import sys
 
 from absl import app, flags, logging
@@ -37,7 +38,10 @@ def main(argv):
         from fassl_jax import config_check
 
         config_check.validate(_CONFIG.value)  # a bad value: one line, exit 2
-        print(_CONFIG.value.to_json_best_effort(indent=2))
+        try:
+            print(_CONFIG.value.to_json_best_effort(indent=2), flush=True)
+        except BrokenPipeError:  # piped into head: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     if not _WORKDIR.value:
         raise UserError("--workdir is required: the folder for checkpoints, metrics, summary")

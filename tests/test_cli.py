@@ -60,18 +60,20 @@ def test_a_missing_config_file_or_a_wrong_variant_is_one_line(tmp_path):
 
 
 SCRIPTS = {"fassl_jax.main": "fassl-train", "fassl_jax.evaluate": "fassl-evaluate",
-           "fassl_jax.study": "fassl-study", "fassl_jax.report": "fassl-report"}  # fmt: skip
+           "fassl_jax.study": "fassl-study", "fassl_jax.report": "fassl-report",
+           "data_prep.build": "fassl-prep"}  # fmt: skip
 
 
 @pytest.mark.parametrize("module", sorted(SCRIPTS))
 def test_help_exits_zero_and_console_scripts_are_installed(module):
+    flag = "--out" if module == "data_prep.build" else "--workdir"
     result = run_cli(module, "--help")
-    assert result.returncode == 0 and "--workdir" in result.stdout + result.stderr
+    assert result.returncode == 0 and flag in result.stdout + result.stderr
     script = SCRIPTS[module]
     path = shutil.which(script, path=os.path.dirname(sys.executable))
     assert path is not None, f"{script} is not installed beside {sys.executable}"
     result = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0 and "--workdir" in result.stdout + result.stderr
+    assert result.returncode == 0 and flag in result.stdout + result.stderr
 
 
 def test_print_config_checks_and_prints_the_config_with_its_overrides_and_trains_nothing(
@@ -91,6 +93,13 @@ def test_print_config_checks_and_prints_the_config_with_its_overrides_and_trains
     assert_one_line_error(
         run_cli("fassl_jax.main", "--config=configs/quickstart.py"), "--workdir is required"
     )
+    # The shipped configs from any directory: resolved against the installed project.
+    elsewhere = subprocess.run(
+        [sys.executable, "-m", "fassl_jax.main", "--config=configs/general.py:quick",
+         "--print_config"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert json.loads(elsewhere.stdout)["ssl"]["method"] == "byol_a"
 
 
 def test_empty_data_directory(tmp_path):

@@ -182,3 +182,9 @@ def test_study_command_reports_bad_input_in_one_line(tmp_path):
     assert_one_line_error(result, "fsdd")
     result = run_cli("fassl_jax.study", "--grid=configs/studies/nope.py", "--workdir=x")
     assert_one_line_error(result, "nope.py", "does not exist")
+
+
+def test_the_shipped_grids_load_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    grid = study.load_grid("configs/studies/tiny.py")
+    assert grid.methods and os.getcwd() == str(tmp_path)

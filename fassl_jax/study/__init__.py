@@ -27,6 +27,7 @@ from typing import NamedTuple
 import ml_collections
 import numpy as np
 
+from fassl_jax import launch
 from fassl_jax.errors import UserError
 from fassl_jax.run_log import read_metrics, write_atomically
 
@@ -81,6 +82,7 @@ def cells(grid: Grid) -> list[Cell]:
 def load_grid(spec: str) -> Grid:
     """spec: a grid file, optionally with its argument (configs/studies/paper.py:full)."""
     path, _, arg = spec.partition(":")
+    path = launch.project_path(path)  # the shipped grids from any directory
     if not os.path.exists(path):
         raise UserError(f"grid file {path} does not exist; see configs/studies/paper.py")
     try:
