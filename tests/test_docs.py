@@ -2,6 +2,10 @@
 
 import os
 import re
+import subprocess
+import sys
+
+import pytest
 
 from fassl_jax import config_reference
 
@@ -28,3 +32,67 @@ def test_every_option_of_the_base_config_is_in_the_reference():
         keys = [f"{section}.{k}" for k in value] if hasattr(value, "items") else [section]
         for key in keys:
             assert f"| `{key}` |" in table, key
+
+
+def readme_commands() -> list[str]:
+    """Every command in the README's bash blocks (continuations joined, comments and
+    environment prefixes dropped)."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        blocks = re.findall(r"```bash\n(.*?)```", f.read(), re.S)
+    out = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #")[0].strip()
+            for part in line.split("&&"):
+                words = [w for w in part.split() if not re.match(r"^[A-Z_]+=", w)]
+                if words and not words[0].startswith("#"):
+                    out.append(" ".join(words))
+    return out
+
+
+COMMANDS = readme_commands()
+
+
+def check_command(command: str) -> list[str]:
+    """The check that runs for one README command: training commands with --print_config
+    (their config and every override checked, nothing trained); other modules and scripts
+    with --help; shell scripts must exist and be executable; pip and pytest are what CI
+    itself runs."""
+    words = command.split()
+    if words[0] in ("pip", "pytest") or words[:3] == ["python", "-m", "pytest"]:
+        return []
+    if words[0].endswith(".sh"):
+        assert os.access(os.path.join(REPO, words[0]), os.X_OK), f"{words[0]} is not executable"
+        return []
+    if words[0] == "fassl-train":
+        words = ["python", "-m", "fassl_jax.main", *words[1:]]
+    if words[:3] == ["python", "-m", "fassl_jax.main"]:
+        keep = [w for w in words[3:] if w.startswith("--config") or w == "--print_config"]
+        return [sys.executable, "-m", "fassl_jax.main", *keep, "--print_config"]
+    if words[:2] == ["python", "-m"]:
+        if words[2] == "fassl_jax.study":
+            grid = next(w.split("=", 1)[1] for w in words if w.startswith("--grid="))
+            from fassl_jax import study
+
+            study.load_grid(grid)  # the grid file exists and builds
+        return [sys.executable, "-m", words[2], "--help"]
+    if words[0] == "python":
+        return [sys.executable, words[1], "--help"]
+    raise AssertionError(f"README command with no check: {command}")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_readme_command_checks_out(command):
+    argv = check_command(command)
+    if argv:
+        env = {**os.environ, "FASSL_NO_TCMALLOC": "1"}
+        result = subprocess.run(
+            argv, cwd=REPO, capture_output=True, text=True, timeout=300, env=env
+        )
+        assert result.returncode == 0, f"{command}\n{result.stderr[-1500:]}"
+
+
+def test_the_readme_has_commands_of_every_kind():
+    kinds = {tuple(check_command(c)[2:3]) for c in COMMANDS if check_command(c)}
+    assert {("fassl_jax.main",), ("fassl_jax.study",), ("fassl_jax.evaluate",)} <= kinds
+    assert len(COMMANDS) > 20
