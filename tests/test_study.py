@@ -188,3 +188,26 @@ def test_the_shipped_grids_load_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     grid = study.load_grid("configs/studies/tiny.py")
     assert grid.methods and os.getcwd() == str(tmp_path)
+
+
+def test_the_study_cli_takes_config_overrides_and_a_cell_filter(tmp_path):
+    """--config.a.b=v and --cells=TEXT reach the study (each checked before any training:
+    a key no cell has, a filter no cell matches)."""
+    import subprocess
+    import sys
+
+    def study_cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "fassl_jax.study", "--grid=configs/studies/tiny.py",
+             f"--workdir={tmp_path}", *args],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    bad_key = study_cli("--config.fl.roundz=5")
+    assert (
+        bad_key.returncode == 2
+        and "--set fl.roundz=...: the cells' configs have no such key" in bad_key.stderr
+    )
+    no_cell = study_cli("--cells=moco", "--config.fl.rounds=1")
+    assert no_cell.returncode == 2 and "no cell name contains 'moco'" in no_cell.stderr
+    assert "Traceback" not in bad_key.stderr + no_cell.stderr

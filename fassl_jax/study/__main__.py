@@ -1,4 +1,8 @@
-"""Command line: python -m fassl_jax.study --grid=configs/studies/paper.py --workdir=DIR"""
+"""Command line: python -m fassl_jax.study --grid=configs/studies/paper.py --workdir=DIR
+
+Overrides for every cell: --config.fl.rounds=5 (as fassl_jax.main takes them) or
+--set=fl.rounds=5; --cells=TEXT (or --only) runs the cells whose name contains TEXT.
+"""
 
 import ast
 import os
@@ -12,6 +16,7 @@ from fassl_jax.errors import UserError
 _GRID = flags.DEFINE_string("grid", None, "Grid file defining get_grid() (configs/studies/).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where each cell's run and the results go.")
 _ONLY = flags.DEFINE_string("only", "", "Run just the cells whose name contains this text.")
+flags.DEFINE_alias("cells", "only")
 _SET = flags.DEFINE_multi_string(
     "set", [], "key=value override for every cell's config, e.g. --set=fl.rounds=5 (repeatable)."
 )
@@ -38,7 +43,12 @@ def main(argv):
 
 def cli():
     """The console script."""
-    launch.run_cli(app, main, sys.argv, module="fassl_jax.study")
+    launch.run_cli(app, main, config_overrides_as_set(sys.argv), module="fassl_jax.study")
+
+
+def config_overrides_as_set(argv: list[str]) -> list[str]:
+    """--config.a.b=v (fassl_jax.main's override syntax) as --set=a.b=v."""
+    return [f"--set={a[len('--config.') :]}" if a.startswith("--config.") else a for a in argv]
 
 
 if __name__ == "__main__":
