@@ -66,6 +66,12 @@ def evaluate(workdir: str, data: str, model: str = "last") -> dict[str, dict[str
         layout = f"{len(test_part.audio)} test queries against {len(train_part.audio)} train clips"
         why = "their label has no clip in train/"
     print(f"{path}: {layout}", file=sys.stderr)
+    skipped = audiofolder.skipped_files(path)
+    if skipped:
+        parts = [f"{len(f)} {why} ({', '.join(f[:3])}{', ...' if len(f) > 3 else ''})"
+                 for why, f in skipped.items()]  # fmt: skip
+        print(f"skipped {sum(map(len, skipped.values()))} files: {'; '.join(parts)}",
+              file=sys.stderr)  # fmt: skip
     if lonely:
         print(
             f"warning: {lonely} queries can never be hits ({why}); they count as misses",

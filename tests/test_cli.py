@@ -200,12 +200,66 @@ def test_evaluate_counts_clips_and_warns_of_queries_that_cannot_hit(tmp_path, sm
         soundfile.write(folder / f"clip{i}.{'WAV' if i % 2 else 'flac'}", wave, 16_000)
     (tmp_path / "lonely").mkdir()
     soundfile.write(tmp_path / "lonely" / "only.wav", clips.audio[0], 16_000)
+    (tmp_path / "pattern0" / "notes.txt").write_text("not audio")
+    soundfile.write(tmp_path / "stray.wav", clips.audio[1], 16_000)
     result = run_cli(
         "fassl_jax.evaluate", f"--workdir={smoke_workdir}", f"--data=audiofolder:{tmp_path}"
     )
     assert result.returncode == 0, result.stderr
     assert f"{tmp_path}: 13 clips, 4 labels, leave-one-out" in result.stderr
     assert "warning: 1 queries can never be hits (their label has no other clip)" in result.stderr
+    assert (
+        "skipped 2 files: 1 not audio (pattern0/notes.txt); "
+        "1 outside a label folder (stray.wav)" in result.stderr
+    )
+
+
+def test_evaluate_caches_log_mels_where_the_run_says_and_not_at_all_with_none(
+    tmp_path, smoke_workdir
+):
+    """The smoke run's data.cache_dir is "none": nothing is written, not even to the default
+    folder; the same run with cache_dir "" writes to $FASSL_CACHE_DIR."""
+    clips = synthetic.load(num_patterns=2, num_sources=2, takes=2, clip_seconds=0.3)
+    folder = tmp_path / "folder"
+    for i, (wave, label) in enumerate(zip(clips.audio, clips.labels["pattern"], strict=True)):
+        (folder / f"pattern{label}").mkdir(parents=True, exist_ok=True)
+        soundfile.write(folder / f"pattern{label}" / f"clip{i}.wav", wave, 16_000)
+    cache, home = tmp_path / "cache", tmp_path / "home"
+    data = f"--data=audiofolder:{folder}"
+    env = {"FASSL_CACHE_DIR": str(cache), "HOME": str(home)}
+    result = run_cli("fassl_jax.evaluate", f"--workdir={smoke_workdir}", data, env=env)
+    assert result.returncode == 0, result.stderr
+    assert not cache.exists() and not (home / ".cache" / "fassl_jax").exists()
+    cached = tmp_path / "run_with_cache"
+    shutil.copytree(smoke_workdir, cached, ignore=shutil.ignore_patterns("run.lock"))
+    with open(cached / "config.json") as f:
+        config = json.load(f)
+    assert config["data"]["cache_dir"] == "none"
+    config["data"]["cache_dir"] = ""  # the default: $FASSL_CACHE_DIR, else ~/.cache/fassl_jax
+    with open(cached / "config.json", "w") as f:
+        json.dump(config, f)
+    result = run_cli("fassl_jax.evaluate", f"--workdir={cached}", data, env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(list(cache.glob("logmel-*.npy"))) == 1
+
+
+def test_evaluate_warns_of_test_labels_that_train_does_not_hold(tmp_path, smoke_workdir):
+    """With train/ and test/: a test clip whose label train/ lacks can never be a hit."""
+    clips = synthetic.load(num_patterns=3, num_sources=2, takes=2, clip_seconds=0.3)
+    for i, (wave, label) in enumerate(zip(clips.audio, clips.labels["pattern"], strict=True)):
+        part = "test" if i % 3 == 0 else "train"
+        folder = tmp_path / part / f"pattern{label}"
+        folder.mkdir(parents=True, exist_ok=True)
+        soundfile.write(folder / f"clip{i}.wav", wave, 16_000)
+    (tmp_path / "test" / "unheard").mkdir()
+    soundfile.write(tmp_path / "test" / "unheard" / "x.wav", clips.audio[0], 16_000)
+    result = run_cli(
+        "fassl_jax.evaluate", f"--workdir={smoke_workdir}", f"--data=audiofolder:{tmp_path}"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning: 1 queries can never be hits (their label has no clip in train/)" in (
+        result.stderr
+    )
 
 
 def test_audio_folder_with_train_but_no_test_says_so(tmp_path):

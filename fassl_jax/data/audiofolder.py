@@ -49,6 +49,25 @@ def _labelled_files(folder: str) -> list[tuple[str, str]]:
     return found
 
 
+def skipped_files(path: str) -> dict[str, list[str]]:
+    """What a labelled read of `path` (PATH/<label>/<file>, or under train/ and test/) leaves
+    out, by reason: files that are not audio, and files outside a label folder."""
+    roots = [os.path.join(path, s) for s in SPLIT_DIRS if os.path.isdir(os.path.join(path, s))]
+    out = {"not audio": [], "outside a label folder": []}
+    for root in roots or [path]:
+        for name in sorted(os.listdir(root)):
+            full = os.path.join(root, name)
+            if os.path.isfile(full) and name != "manifest.csv":
+                out["outside a label folder"].append(os.path.relpath(full, path))
+            elif os.path.isdir(full) and name not in SPLIT_DIRS:
+                out["not audio"] += [
+                    os.path.relpath(os.path.join(full, f), path)
+                    for f in sorted(os.listdir(full))
+                    if not f.lower().endswith(AUDIO_EXTENSIONS)
+                ]
+    return {reason: files for reason, files in out.items() if files}
+
+
 def load(path: str, sample_rate: int = 16_000, clip_seconds: float = 1.0) -> AudioSet:
     if not os.path.isdir(path):
         raise DataError(
