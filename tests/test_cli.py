@@ -364,8 +364,9 @@ def test_training_on_your_own_audio_folder(tmp_path):
     for i, (wave, label) in enumerate(zip(clips.audio, clips.labels["pattern"], strict=True)):
         folder = tmp_path / f"pattern{label}"
         folder.mkdir(exist_ok=True)
-        soundfile.write(folder / f"clip{i}.flac", wave, 16_000)
-        rows.append(f"pattern{label}/clip{i}.flac,player{clips.labels['source'][i]}")
+        ext = ("flac", "wav", "ogg", "mp3")[i % 4]  # what soundfile (libsndfile) reads
+        soundfile.write(folder / f"clip{i}.{ext}", wave, 16_000)
+        rows.append(f"pattern{label}/clip{i}.{ext},player{clips.labels['source'][i]}")
     data = audiofolder.load_for_training(str(tmp_path), clip_seconds=0.3)
     for label in range(3):  # 16 clips a label: 2 test, 2 select, 12 pretrain
         part = data.split[data.labels["label"] == label]
@@ -376,10 +377,17 @@ def test_training_on_your_own_audio_folder(tmp_path):
     (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
     with_manifest = audiofolder.load_for_training(str(tmp_path), clip_seconds=0.3)
     assert with_manifest.classes["client"] == ("player0", "player1")
-    overrides = {"data.source": "audiofolder", "data.dir": str(tmp_path), "fl.rounds": 1,
-                 "fl.clients_per_round": 2, "eval.probe": False}  # fmt: skip
+    overrides = {"data.source": "audiofolder", "data.dir": str(tmp_path), "fl.rounds": 3,
+                 "eval.every": 1, "fl.clients_per_round": 2, "eval.probe": False}  # fmt: skip
     summary = train.run(smoke_config(**overrides), str(tmp_path / "run"))
     assert set(summary["tasks"]) == {"label", "client"}
+    # FASSL selects by the folder's tasks: each task's pick is its best select round.
+    with open(tmp_path / "run" / "metrics.jsonl") as f:
+        records = [json.loads(line) for line in f]
+    for task, t in summary["tasks"].items():
+        select = [r[f"select/{task}/recall@1"] for r in records]
+        assert t["best_round"] == records[int(np.argmax(select))]["round"]
+        assert t["best_test_recall@1"] == records[t["best_round"] - 1][f"{task}/recall@1"]
 
 
 def test_training_on_a_folder_of_unlabelled_audio_end_to_end(tmp_path):
