@@ -117,6 +117,15 @@ def fsdd_or_random_pool():
     return random_log_mels(2400), "random"
 
 
+def corpus_pool(folder: str) -> AudioSet:
+    """A data_prep corpus's pretraining clips (its float16 log-mels, as float32)."""
+    from fassl_jax.audio import features
+    from fassl_jax.data import datasets
+
+    data = datasets.from_corpus(folder, features.LogMelConfig(), 1.0)
+    return data.pretrain._replace(audio=np.asarray(data.pool, np.float32))
+
+
 class Simulator:
     """fassl_jax's federated round, built by the trainer's own functions (train.py), over a
     pool and a client registry; `round(r)` runs round r and waits for its result."""

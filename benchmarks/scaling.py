@@ -2,11 +2,14 @@ r"""Scaling: seconds per round and peak host memory as the cohort and the popula
 
   python -m benchmarks.scaling --cohorts=8,32,128,512,1024
   python -m benchmarks.scaling --populations=1000,10000,100000,1000000 --cohort=1000
+  python -m benchmarks.scaling --populations=1000,1000000 --cohort=1000 \
+      --corpus_dir=data/general --name=scaling_populations_corpus
 
 Each point runs in a fresh process, so its peak resident memory is its own. The population
 points train on the FSDD pretraining clips ($FASSL_DATA_DIR, as log-mels) when they are
-there, else on a random pool of the same size; the population reuses those clips (a
-synthetic population: data.partitions.population).
+there (or on a data_prep corpus's pretraining clips with --corpus_dir), else on a random
+pool of the same size; the population reuses those clips (a synthetic population:
+data.partitions.population).
 """
 
 import argparse
@@ -24,6 +27,8 @@ def point(args: dict) -> dict:
     workload = common.Workload(**args["workload"])
     if args["data"] == "fsdd":
         pool, data = common.fsdd_or_random_pool()
+    elif args["data"].startswith("corpus:"):  # a data_prep corpus's pretraining clips
+        pool, data = common.corpus_pool(args["data"].split(":", 1)[1]), "corpus"
     else:
         pool, data = common.random_log_mels(workload.pool), "random"
     t = time.perf_counter()
@@ -61,6 +66,7 @@ def main(argv=None):
     p.add_argument("--channels", type=int, default=16, help="audio_ntt only")
     p.add_argument("--embed_dim", type=int, default=0)
     p.add_argument("--local_steps", type=int, default=4)
+    p.add_argument("--corpus_dir", default="", help="population points on this corpus's clips")
     p.add_argument("--name", default="")
     p.add_argument("--point", default="", help=argparse.SUPPRESS)
     args = common.parse_args(p, argv)
@@ -79,7 +85,11 @@ def main(argv=None):
         dict(cohort=int(c), population=args.population, data="random")
         for c in filter(None, args.cohorts.split(","))
     ] + [
-        dict(cohort=args.cohort, population=int(n), data="fsdd")
+        dict(
+            cohort=args.cohort,
+            population=int(n),
+            data=f"corpus:{args.corpus_dir}" if args.corpus_dir else "fsdd",
+        )  # fmt: skip
         for n in filter(None, args.populations.split(","))
     ]
     if not points:
