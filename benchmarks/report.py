@@ -61,8 +61,9 @@ def throughput_table(run: dict) -> list[str]:
         ours = rows.get("fassl")
         for peer, row in rows.items():
             if "error" in row:
-                lines.append(f"| {cohort} | {PEER_NAMES.get(peer, peer)} | failed: "
-                             f"{row['error'][:160]} | | | | |")  # fmt: skip
+                error = row["error"][:160].replace("|", "\\|")
+                lines.append(f"| {cohort} | {PEER_NAMES.get(peer, peer)} | failed: {error} "
+                             "| | | | |")  # fmt: skip
                 continue
             ratio = f"{ours['samples_per_s'] / row['samples_per_s']:.2f}x" if ours else ""
             lines.append(

@@ -66,6 +66,9 @@ def main(argv=None):
     workload = common.Workload(encoder=args.encoder, **width)
     pool = common.random_log_mels(workload.pool)
     wanted = args.peers.split(",")
+    if "flower" in wanted and not os.path.exists(os.path.join(FLOWER_VENV, "bin", "python")):
+        raise SystemExit(f"{FLOWER_VENV} is missing: run benchmarks/flower_setup.sh once, or "
+                         "leave flower out of --peers")  # fmt: skip
     rows = []
     for cohort in (int(c) for c in args.cohorts.split(",")):
         samples = cohort * workload.local_steps * workload.batch_size
@@ -86,10 +89,8 @@ def main(argv=None):
                 try:
                     timing = flower(workload, cohort, args.num_clients, args.rounds)
                 except SystemExit as e:  # its own process failed: a row says why, the rest runs
-                    reason = next(
-                        (x.strip() for x in reversed(str(e).splitlines()) if "Error" in x),
-                        str(e).splitlines()[0],
-                    )
+                    lines = str(e).splitlines() or ["failed"]
+                    reason = next((x.strip() for x in reversed(lines) if "Error" in x), lines[0])
                     row = dict(bench="throughput", encoder=args.encoder, cohort=cohort,
                                dtype=args.dtype, peer=peer, error=reason[:300])  # fmt: skip
                     common.emit(row, rows)

@@ -24,7 +24,8 @@ def cpu_formulation(model) -> tuple[str, int]:
     (benchmarks/RESULTS.md): at 64 channels, one client at a time with im2col matmuls ran
     1.13x im2col vmapped over 8 clients (cohort 8, 61.3 against 54.3 samples/s, one run
     each), level with the sequential loop; at 16 one client at a time with convolutions
-    (im2col kernel grads) ran 1.26x the grouped matmuls and compiled faster. Without
+    (im2col kernel grads) ran 1.26x im2col one at a time and 1.58x im2col in groups of 8,
+    and compiled faster (im2col_grad one at a time was not measured at 64). Without
     convolutions (the frame MLP) a vmap over 32 clients' steps ran 0.89x the time of one at
     a time. In epoch mode a vmapped group would also compute its largest client's steps
     for all of them (groups of 8 ran 0.47x the sequential loop, uneven_64ch)."""

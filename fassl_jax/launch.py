@@ -35,10 +35,10 @@ def use_tcmalloc(module: str, argv: list[str]) -> None:
 
 
 def project_path(path: str) -> str:
-    """`path` as given when it exists from where you run, else the project's own file of that
-    name (configs/... from the installed package): the shipped configs and grids work from
-    any directory."""
-    if os.path.exists(path) or os.path.isabs(path):
+    """`path` as given when it exists from where you run; else, for configs/..., the project's
+    own file of that name (from the installed package): the shipped configs and grids work
+    from any directory."""
+    if os.path.exists(path) or not path.startswith("configs" + os.sep):
         return path
     import configs  # installed with the project (pyproject: packages configs*)
 

@@ -94,6 +94,8 @@ def report_run(workdir: str) -> list[str]:
             "last / random / log-mel |",
             "|---|---|---|---|---|---|",
         ]
+        if not summary["tasks"]:  # unlabelled audio: no table
+            lines[-2:] = ["No labelled tasks (unlabelled audio): nothing was scored."]
         for task, t in summary["tasks"].items():
             probe = t.get("probe")
             probes = (" / ".join(f"{probe[n]['test']:.3f}" for n in
@@ -104,10 +106,16 @@ def report_run(workdir: str) -> list[str]:
                 f"{t[f'last_test_{METRIC}']:.3f} | {t['random_init'][METRIC]:.3f} | "
                 f"{t['logmel'][METRIC]:.3f} | {probes} |"
             )
-        lines += ["", "Test Recall@1; probe: linear-probe test accuracy (fassl_jax/eval/probe.py)."]
+        if summary["tasks"]:
+            lines += [
+                "",
+                "Test Recall@1; probe: linear-probe test accuracy (fassl_jax/eval/probe.py).",
+            ]
     else:
         lines.append(f"Unfinished: {records[-1]['round']} rounds so far (no summary.json yet).")
-    lines += ["", "![loss](loss.png)", "", "![recall](recall.png)", "", "![clients](clients.png)"]
+    lines += ["", "![loss](loss.png)", ""]
+    lines += ["![recall](recall.png)", ""] if tasks else []
+    lines += ["![clients](clients.png)"]
     path = os.path.join(out, "report.md")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -105,8 +105,8 @@ class ProgressLines:
             f"round {r}/{self.total}  loss {loss}  clients {record['clients']}  "
             f"{mean:.2f} s/round  ETA {eta}"
         )
-        if scored:
-            picks = sorted(k for k in record if k.startswith("select/") and k.endswith("@1"))
+        picks = sorted(k for k in record if k.startswith("select/") and k.endswith("@1"))
+        if scored and picks:
             line += "  select R@1: " + " ".join(f"{k.split('/')[1]} {record[k]:.3f}" for k in picks)
         print(line, file=self.out, flush=True)
 

@@ -226,10 +226,12 @@ def test_evaluate_caches_log_mels_where_the_run_says_and_not_at_all_with_none(
         soundfile.write(folder / f"pattern{label}" / f"clip{i}.wav", wave, 16_000)
     cache, home = tmp_path / "cache", tmp_path / "home"
     data = f"--data=audiofolder:{folder}"
-    env = {"FASSL_CACHE_DIR": str(cache), "HOME": str(home)}
+    # No FASSL_CACHE_DIR: the default folder would be ~/.cache/fassl_jax, in this HOME.
+    env = {"FASSL_CACHE_DIR": "", "HOME": str(home)}
     result = run_cli("fassl_jax.evaluate", f"--workdir={smoke_workdir}", data, env=env)
     assert result.returncode == 0, result.stderr
-    assert not cache.exists() and not (home / ".cache" / "fassl_jax").exists()
+    assert not home.exists()
+    env = {"FASSL_CACHE_DIR": str(cache), "HOME": str(home)}
     cached = tmp_path / "run_with_cache"
     shutil.copytree(smoke_workdir, cached, ignore=shutil.ignore_patterns("run.lock"))
     with open(cached / "config.json") as f:
@@ -420,6 +422,15 @@ def test_training_on_a_folder_of_unlabelled_audio_end_to_end(tmp_path):
     assert emb.shape == (3, model.scene_embedding_size) and np.isfinite(emb).all()
     natural = run_cli("fassl_jax.main", *args[:-3], f"--workdir={tmp_path / 'natural'}")
     assert_one_line_error(natural, "partition.kind='natural'", "partition.kind=iid")
+    report = run_cli("fassl_jax.report", f"--workdir={workdir}")
+    assert report.returncode == 0, report.stderr
+    md = (workdir / "report" / "report.md").read_text()
+    assert "No labelled tasks" in md and "recall.png" not in md
+    assert not (workdir / "report" / "recall.png").exists()
+    # A manifest whose label column is misspelt is an error, not unlabelled audio.
+    (folder / "manifest.csv").write_text("file,class\nrecording_000.wav,dog\n")
+    misspelt = run_cli("fassl_jax.main", *args[:-1], f"--workdir={tmp_path / 'misspelt'}")
+    assert_one_line_error(misspelt, "unknown column 'class'")
 
 
 def test_sigint_finishes_the_round_saves_and_resumes(tmp_path):

@@ -24,16 +24,6 @@ def test_the_readme_config_reference_is_the_generated_one():
     )
 
 
-def test_every_option_of_the_base_config_is_in_the_reference():
-    from configs import base
-
-    table = config_reference.reference()
-    for section, value in base.get_config().items():
-        keys = [f"{section}.{k}" for k in value] if hasattr(value, "items") else [section]
-        for key in keys:
-            assert f"| `{key}` |" in table, key
-
-
 def readme_commands() -> list[str]:
     """Every command in the README's bash blocks (continuations joined, comments and
     environment prefixes dropped)."""
@@ -53,46 +43,51 @@ def readme_commands() -> list[str]:
 COMMANDS = readme_commands()
 
 
-def check_command(command: str) -> list[str]:
-    """The check that runs for one README command: training commands with --print_config
-    (their config and every override checked, nothing trained); other modules and scripts
-    with --help; shell scripts must exist and be executable; pip and pytest are what CI
-    itself runs."""
+def check_command(command: str) -> tuple[list[str], list[str]]:
+    """(argv to run, flags its --help must list) for one README command: training commands
+    run with --print_config added (the config, its overrides and every flag parsed, nothing
+    trained; --workdir required unless the line itself only prints); other modules and
+    scripts run with --help, which must list every flag the line uses; shell scripts must
+    exist and be executable; pip and pytest are what CI itself runs."""
     words = command.split()
     if words[0] in ("pip", "pytest") or words[:3] == ["python", "-m", "pytest"]:
-        return []
+        return [], []
     if words[0].endswith(".sh"):
         assert os.access(os.path.join(REPO, words[0]), os.X_OK), f"{words[0]} is not executable"
-        return []
+        return [], []
     if words[0] == "fassl-train":
         words = ["python", "-m", "fassl_jax.main", *words[1:]]
+    flags = [w.split("=")[0] for w in words if w.startswith("--") and not w.startswith("--config")]
     if words[:3] == ["python", "-m", "fassl_jax.main"]:
-        keep = [w for w in words[3:] if w.startswith("--config") or w == "--print_config"]
-        return [sys.executable, "-m", "fassl_jax.main", *keep, "--print_config"]
+        if "--print_config" not in words:
+            assert any(w.startswith("--workdir=") for w in words), f"no --workdir: {command}"
+        return [sys.executable, "-m", "fassl_jax.main", *words[3:], "--print_config"], []
     if words[:2] == ["python", "-m"]:
         if words[2] == "fassl_jax.study":
             grid = next(w.split("=", 1)[1] for w in words if w.startswith("--grid="))
             from fassl_jax import study
 
             study.load_grid(grid)  # the grid file exists and builds
-        return [sys.executable, "-m", words[2], "--help"]
+        return [sys.executable, "-m", words[2], "--help"], flags
     if words[0] == "python":
-        return [sys.executable, words[1], "--help"]
+        return [sys.executable, words[1], "--help"], flags
     raise AssertionError(f"README command with no check: {command}")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_readme_command_checks_out(command):
-    argv = check_command(command)
+    argv, flags = check_command(command)
     if argv:
         env = {**os.environ, "FASSL_NO_TCMALLOC": "1"}
         result = subprocess.run(
             argv, cwd=REPO, capture_output=True, text=True, timeout=300, env=env
         )
         assert result.returncode == 0, f"{command}\n{result.stderr[-1500:]}"
+        for flag in flags:  # the flags the README uses are the tool's
+            assert flag in result.stdout + result.stderr, f"{command}: {flag} is not a flag"
 
 
 def test_the_readme_has_commands_of_every_kind():
-    kinds = {tuple(check_command(c)[2:3]) for c in COMMANDS if check_command(c)}
+    kinds = {tuple(check_command(c)[0][2:3]) for c in COMMANDS if check_command(c)[0]}
     assert {("fassl_jax.main",), ("fassl_jax.study",), ("fassl_jax.evaluate",)} <= kinds
     assert len(COMMANDS) > 20

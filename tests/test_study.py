@@ -206,8 +206,27 @@ def test_the_study_cli_takes_config_overrides_and_a_cell_filter(tmp_path):
     bad_key = study_cli("--config.fl.roundz=5")
     assert (
         bad_key.returncode == 2
-        and "--set fl.roundz=...: the cells' configs have no such key" in bad_key.stderr
+        and "override fl.roundz: the cells' configs have no such key" in bad_key.stderr
     )
     no_cell = study_cli("--cells=moco", "--config.fl.rounds=1")
     assert no_cell.returncode == 2 and "no cell name contains 'moco'" in no_cell.stderr
     assert "Traceback" not in bad_key.stderr + no_cell.stderr
+
+
+def test_command_line_overrides_are_read_as_the_type_of_the_field_they_replace():
+    from fassl_jax.errors import UserError
+    from fassl_jax.study.__main__ import config_overrides_as_set
+
+    cell = study.cells(GRID)[0]
+    raw = {"eval.probe": "false", "fl.rounds": "5", "data.dir": "2024",
+           "client.learning_rate": "1", "eval.recall_at": "(1, 5)"}  # fmt: skip
+    c = study.cell_config(GRID, cell, raw)
+    assert c.eval.probe is False and c.fl.rounds == 5 and c.data.dir == "2024"
+    assert c.client.learning_rate == 1.0 and isinstance(c.client.learning_rate, float)
+    assert tuple(c.eval.recall_at) == (1, 5)
+    with pytest.raises(UserError, match="expected true or false"):
+        study.cell_config(GRID, cell, {"eval.probe": "maybe"})
+    argv = ["prog", "--config.fl.rounds", "5", "--config.eval.probe=false", "--cells=x"]
+    assert config_overrides_as_set(argv) == [
+        "prog", "--set=fl.rounds=5", "--set=eval.probe=false", "--cells=x"
+    ]  # fmt: skip

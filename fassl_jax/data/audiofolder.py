@@ -32,6 +32,7 @@ from fassl_jax.data.audioset import AudioSet, encode_labels
 from fassl_jax.errors import DataError
 
 SPLIT_DIRS = ("train", "test")
+MANIFEST_COLUMNS = ("file", "client", "label", "split")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 
@@ -51,20 +52,23 @@ def _labelled_files(folder: str) -> list[tuple[str, str]]:
 
 def skipped_files(path: str) -> dict[str, list[str]]:
     """What a labelled read of `path` (PATH/<label>/<file>, or under train/ and test/) leaves
-    out, by reason: files that are not audio, and files outside a label folder."""
+    out, by reason: files that are not audio, files outside a label folder, and folders
+    inside a label folder (never read)."""
     roots = [os.path.join(path, s) for s in SPLIT_DIRS if os.path.isdir(os.path.join(path, s))]
-    out = {"not audio": [], "outside a label folder": []}
-    for root in roots or [path]:
+    out = {"not audio": [], "outside a label folder": [], "folders inside a label folder": []}
+    for root in sorted({path, *roots}):
         for name in sorted(os.listdir(root)):
             full = os.path.join(root, name)
-            if os.path.isfile(full) and name != "manifest.csv":
-                out["outside a label folder"].append(os.path.relpath(full, path))
-            elif os.path.isdir(full) and name not in SPLIT_DIRS:
-                out["not audio"] += [
-                    os.path.relpath(os.path.join(full, f), path)
-                    for f in sorted(os.listdir(full))
-                    if not f.lower().endswith(AUDIO_EXTENSIONS)
-                ]
+            if os.path.isfile(full):
+                if name != "manifest.csv":
+                    out["outside a label folder"].append(os.path.relpath(full, path))
+            elif root != path or not roots:  # a label folder
+                for f in sorted(os.listdir(full)):
+                    inner = os.path.join(full, f)
+                    if os.path.isdir(inner):
+                        out["folders inside a label folder"].append(os.path.relpath(inner, path))
+                    elif not f.lower().endswith(AUDIO_EXTENSIONS):
+                        out["not audio"].append(os.path.relpath(inner, path))
     return {reason: files for reason, files in out.items() if files}
 
 
@@ -138,8 +142,15 @@ def _read_manifest(path: str) -> dict[str, dict[str, str]]:
     """PATH/manifest.csv -> {absolute file path: its row}."""
     with open(os.path.join(path, "manifest.csv"), newline="") as f:
         reader = csv.DictReader(f)
-        if "file" not in (reader.fieldnames or []):
+        columns = reader.fieldnames or []
+        if "file" not in columns:
             raise DataError(f"{path}/manifest.csv needs a 'file' column (paths relative to {path})")
+        unknown = [c for c in columns if c not in MANIFEST_COLUMNS]
+        if unknown:  # a misspelt 'label' would otherwise read as unlabelled audio
+            raise DataError(
+                f"{path}/manifest.csv: unknown column {unknown[0]!r}; its columns are "
+                f"{', '.join(MANIFEST_COLUMNS)}"
+            )
         rows = {}
         for row in reader:
             full = os.path.normpath(os.path.join(path, row["file"]))
@@ -181,7 +192,8 @@ def load_for_training(
         )
     files = [p for _, p, _ in found]
     labels = [manifest.get(p, {}).get("label") or lab for lab, p, _ in found]
-    if not any(labels):
+    labelled_manifest = any("label" in row for row in manifest.values())
+    if not any(labels) and not labelled_manifest:  # no label folders, no label column
         return _unlabelled(files, manifest, sample_rate, clip_seconds)
     if any(not lab for lab in labels):
         raise DataError(f"{path}: some files have no label (a folder or a manifest 'label')")

@@ -15,6 +15,7 @@ A grid file defines get_grid() -> Grid; see configs/studies/paper.py. The comman
 __main__.py.
 """
 
+import ast
 import csv
 import itertools
 import json
@@ -105,14 +106,28 @@ def cell_config(grid: Grid, cell: Cell, overrides: dict | None = None):
         try:
             for part in path:
                 node = node[part]
-            node[leaf]  # noqa: B018 (the key must exist)
+            old = node[leaf]
         except (KeyError, AttributeError):
-            raise UserError(f"--set {dotted}=...: the cells' configs have no such key") from None
+            raise UserError(f"override {dotted}: the cells' configs have no such key") from None
         try:
-            node[leaf] = value
-        except TypeError as e:
-            raise UserError(f"--set {dotted}={value!r}: {e}") from None
+            node[leaf] = _as_type_of(old, value)
+        except (TypeError, ValueError, SyntaxError) as e:
+            raise UserError(f"override {dotted}={value!r}: {e}") from None
     return config
+
+
+def _as_type_of(old, value):
+    """A command-line string read as the type of the value it replaces (as ml_collections
+    reads fassl_jax.main's --config.* flags); other values as they are."""
+    if not isinstance(value, str) or old is None or isinstance(old, str):
+        return value
+    if isinstance(old, bool):
+        lowered = value.lower()
+        if lowered not in ("true", "false", "1", "0"):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return lowered in ("true", "1")
+    parsed = ast.literal_eval(value)
+    return float(parsed) if isinstance(old, float) and isinstance(parsed, int) else parsed
 
 
 def run_cell(grid: Grid, cell: Cell, workdir: str, overrides: dict | None = None) -> dict:

@@ -4,7 +4,6 @@ Overrides for every cell: --config.fl.rounds=5 (as fassl_jax.main takes them) or
 --set=fl.rounds=5; --cells=TEXT (or --only) runs the cells whose name contains TEXT.
 """
 
-import ast
 import os
 import sys
 
@@ -33,10 +32,7 @@ def main(argv):
         key, sep, value = item.partition("=")
         if not sep:
             raise UserError(f"--set={item!r}: write it as key=value, e.g. fl.rounds=5")
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value  # a plain string
+        overrides[key] = value  # read as the type of the field it replaces (cell_config)
     study.run(grid, _WORKDIR.value, only=_ONLY.value, overrides=overrides)
     print(f"results: {os.path.join(_WORKDIR.value, 'results.md')}")
 
@@ -47,8 +43,14 @@ def cli():
 
 
 def config_overrides_as_set(argv: list[str]) -> list[str]:
-    """--config.a.b=v (fassl_jax.main's override syntax) as --set=a.b=v."""
-    return [f"--set={a[len('--config.') :]}" if a.startswith("--config.") else a for a in argv]
+    """--config.a.b=v or --config.a.b v (fassl_jax.main's override syntax) as --set=a.b=v."""
+    out, args = [], iter(argv)
+    for a in args:
+        if a.startswith("--config."):
+            key, sep, value = a[len("--config.") :].partition("=")
+            a = f"--set={key}={value if sep else next(args, '')}"
+        out.append(a)
+    return out
 
 
 if __name__ == "__main__":
