@@ -114,15 +114,8 @@ class Sequential:
         cohort = clients.build_cohort(sim.store, ids, sim.work, sim.num_steps, c.seed, r)
         trained, states, losses = [], [], []
         for row, client_id in enumerate(cohort.client_ids):
-            params, model_state = self.params, self.model_state
-            opt_state = self.client_tx.init(params)
             key = jax.random.fold_in(jax.random.fold_in(self.key, r), client_id)
-            for i, s in enumerate(np.flatnonzero(cohort.step_mask[row])):
-                clips = self.pool[cohort.batches[row, s]]
-                step = self.step if i else self.first_step
-                params, model_state, opt_state, loss = step(
-                    params, model_state, opt_state, clips, jax.random.fold_in(key, s)
-                )
+            params, model_state, loss = self.train_client(cohort, row, key)
             trained.append(params)
             states.append(model_state)
             losses.append(loss)
@@ -130,6 +123,19 @@ class Sequential:
             self.params, self.server_opt, trained, states, cohort.weights
         )
         return float(np.mean([float(x) for x in losses]))  # waits for the round
+
+    def train_client(self, cohort, row: int, key):
+        """(params, model state, last loss) of the cohort's row-th client: one jitted call
+        per step."""
+        params, model_state = self.params, self.model_state
+        opt_state = self.client_tx.init(params)
+        for i, s in enumerate(np.flatnonzero(cohort.step_mask[row])):
+            clips = self.pool[cohort.batches[row, s]]
+            step = self.step if i else self.first_step
+            params, model_state, opt_state, loss = step(
+                params, model_state, opt_state, clips, jax.random.fold_in(key, s)
+            )
+        return params, model_state, loss
 
 
 class SequentialScan(Sequential):
@@ -160,29 +166,12 @@ class SequentialScan(Sequential):
 
         self.client_update = jax.jit(client_update)
 
-    def round(self, r: int) -> float:
-        sim, c = self.sim, self.sim.config
-        ids = clients.sample_clients(sim.store.num_clients, c.fl.clients_per_round, c.seed, r)
-        cohort = clients.build_cohort(sim.store, ids, sim.work, sim.num_steps, c.seed, r)
-        trained, states, losses = [], [], []
-        for row, client_id in enumerate(cohort.client_ids):
-            taken = np.flatnonzero(cohort.step_mask[row])
-            length = 1 << int(taken[-1]).bit_length() if taken.size else 1  # past the last
-            pad = max(length - cohort.batches.shape[1], 0)
-            batches = np.pad(cohort.batches[row, :length], [(0, pad), (0, 0)])
-            take = np.pad(cohort.step_mask[row, :length], [(0, pad)])
-            key = jax.random.fold_in(jax.random.fold_in(self.key, r), client_id)
-            params, model_state, loss = self.client_update(
-                self.params,
-                self.model_state,
-                jnp.asarray(batches),
-                jnp.asarray(take),
-                key,
-            )
-            trained.append(params)
-            states.append(model_state)
-            losses.append(loss)
-        self.params, self.server_opt, self.model_state = self.server_update(
-            self.params, self.server_opt, trained, states, cohort.weights
+    def train_client(self, cohort, row: int, key):
+        taken = np.flatnonzero(cohort.step_mask[row])
+        length = 1 << int(taken[-1]).bit_length() if taken.size else 1  # past the last
+        pad = max(length - cohort.batches.shape[1], 0)
+        batches = np.pad(cohort.batches[row, :length], [(0, pad), (0, 0)])
+        take = np.pad(cohort.step_mask[row, :length], [(0, pad)])
+        return self.client_update(
+            self.params, self.model_state, jnp.asarray(batches), jnp.asarray(take), key
         )
-        return float(np.mean([float(x) for x in losses]))  # waits for the round
