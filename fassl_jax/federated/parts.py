@@ -191,12 +191,11 @@ class ClientStateStore:
         self.index = {}
         if self.directory is None or not self.initial or not os.path.isdir(self.directory):
             return
-        rounds = self._rounds_on_disk()
         if self.write:
-            for r in rounds:
+            for r in self._rounds_on_disk():
                 if r > rounds_done:
                     os.remove(self._file(r))
-        self.index = self._latest_rows([r for r in rounds if r <= rounds_done])
+        self.reread(rounds_done)
 
     def compact(self, oldest_resume: int) -> None:
         """Drops each row of the rounds up to `oldest_resume` (the oldest retained
@@ -223,7 +222,8 @@ class ClientStateStore:
                 self._save(r, kept)
 
     def reread(self, rounds_done: int) -> None:
-        """The index from the files (after another process compacted the log)."""
+        """The index from the files of rounds up to `rounds_done`, oldest first (a later row
+        of a client wins): on resume, and after the writer compacted the log."""
         if self.directory is not None and self.initial:
             self.index = self._latest_rows([r for r in self._rounds_on_disk() if r <= rounds_done])
 
