@@ -12,6 +12,7 @@ import jax.scipy.ndimage
 import numpy as np
 
 Augment = Callable[[jax.Array, jax.Array], jax.Array]
+DB_TO_LOG = float(np.log(10.0) / 10.0)  # a power gain in dB, in natural-log (log-mel) units
 
 
 def random_crop(frames: int) -> Augment:
@@ -29,7 +30,7 @@ def random_gain(max_db: float) -> Augment:
 
     def fn(key, x):
         db = jax.random.uniform(key, (), minval=-max_db, maxval=max_db)
-        return x + db * float(np.log(10.0) / 10.0)
+        return x + db * DB_TO_LOG
 
     return fn
 
@@ -48,7 +49,6 @@ def random_filter(max_db: float, points: int = 4) -> Augment:
     [-max_db, max_db] dB at `points` random mel bins (and both ends), linearly interpolated
     over the bins between. It stands in for the microphone, room or recording chain
     (soundfont, device) that changes a sound's spectral tilt and not what it is."""
-    to_log = float(np.log(10.0) / 10.0)
 
     def fn(key, x):
         f = x.shape[-1]
@@ -56,7 +56,7 @@ def random_filter(max_db: float, points: int = 4) -> Augment:
         inner = jnp.sort(jax.random.uniform(k_at, (points,), maxval=f - 1.0))
         at = jnp.concatenate([jnp.zeros(1), inner, jnp.full(1, f - 1.0)])
         db = jax.random.uniform(k_db, (points + 2,), minval=-max_db, maxval=max_db)
-        return x + jnp.interp(jnp.arange(f, dtype=jnp.float32), at, db) * to_log
+        return x + jnp.interp(jnp.arange(f, dtype=jnp.float32), at, db) * DB_TO_LOG
 
     return fn
 
