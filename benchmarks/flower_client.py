@@ -57,7 +57,7 @@ def method_and_trainer():
             channels=W["channels"],
             embed_dim=W["embed_dim"],
             dropout=0.0,
-            conv_impl=build.resolve_conv_impl(model),
+            conv_impl=build.resolve_conv_impl(model, per_client_kernels=False),
             input_mean=mean,
             input_std=std,
         )

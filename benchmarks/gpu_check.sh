@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The round's throughput on one NVIDIA GPU, in about 8 minutes, from a fresh machine with only
 # the package registries: AudioNTT2020 at its stated width (64 channels, embedding 512),
-# cohorts 64, 256 and 1024, compute in float32 and in bfloat16; per point (a) fassl_jax's
-# round, (b) centralized training of the same samples (a reference), (c) the sequential loop
-# of jitted client steps, and at cohort 256 also one jitted scan per client, (c) being the
-# faster (neither at 1024: they would not fit); 5 timed rounds each after the first, peak
-# device memory. Installs into benchmarks/.gpu-venv.
+# cohorts 64, 256 and 1024, compute in float32 and in bfloat16: (a) fassl_jax's round at
+# every cohort, (b) centralized training of the same samples (a reference) at 256, (c) the
+# sequential loop of jitted client steps at 64 and 256 (the budgets below say why); 5 timed
+# rounds each after the first, peak device memory. Installs into benchmarks/.gpu-venv, unless $PYTHON (default python3) already
+# has a CUDA jax, flax, optax and ml-collections.
 #
 #   benchmarks/gpu_check.sh [OUT_DIR]            # installs jax[cuda12] and the project
 #   benchmarks/gpu_check.sh --dry-run [OUT_DIR]  # CPU, a tiny encoder, no install (CI runs it)
@@ -32,23 +32,33 @@ if ((dry)); then
   budget=([4]=120)
   peers=([4]=fassl,centralized,sequential,sequential_scan)
 else
-  # Its own venv: a fresh image's system Python may refuse pip (PEP 668).
-  python3 -m venv benchmarks/.gpu-venv
-  python=benchmarks/.gpu-venv/bin/python
-  "$python" -m pip install -q --upgrade pip
-  "$python" -m pip install -q "jax[cuda12]" flax optax numpy ml-collections absl-py
-  "$python" -m pip install -q --no-deps -e .
+  gpu_ready='import jax, flax, optax, ml_collections; assert jax.default_backend() == "gpu"'
+  if "$python" -c "$gpu_ready" 2>/dev/null; then
+    # An image that already has a CUDA jax and the packages (some GPU machines have no
+    # registry to install from): use it as it is; the project runs from PYTHONPATH.
+    echo "using $python's own jax $("$python" -c 'import jax; print(jax.__version__)')"
+  else
+    # Its own venv: a fresh image's system Python may refuse pip (PEP 668).
+    python3 -m venv benchmarks/.gpu-venv
+    python=benchmarks/.gpu-venv/bin/python
+    "$python" -m pip install -q --upgrade pip
+    "$python" -m pip install -q "jax[cuda12]" flax optax numpy ml-collections absl-py
+    "$python" -m pip install -q --no-deps -e .
+  fi
   "$python" -c 'import jax; assert jax.default_backend() == "gpu", jax.devices(); print(jax.devices())'
   model=(--encoder=audio_ntt --channels=64 --embed_dim=512)
   cohorts=(64 256 1024)
-  # Cohort 256 holds the targets: the most time. At 1024 the sequential loop (4 x 1024
-  # jitted steps a round, 6 rounds) would not fit the 8 minutes: (a) and (b) only.
-  # (c) at cohort 256 is the faster of the step loop and the scan per client (peers.py).
-  budget=([64]=45 [256]=120 [1024]=55)
-  peers=([64]=fassl,centralized,sequential [256]=fassl,centralized,sequential,sequential_scan
-    [1024]=fassl,centralized)
+  # Budgets from an H200 run (benchmarks/RESULTS.md): a first round (compilation) took
+  # 11-27 s for (a) and (c), 67-84 s for (b); a timed round at 256, 0.4-0.6 s for (a) and
+  # about 4 s for (c). Cohort 256 holds the targets: (a), (b) and (c) there. At 64, (a) and
+  # (c); at 1024 (a) alone: all three everywhere would take twice the 8 minutes. (c) is the
+  # step loop (the scan per client, CPU's faster loop, does not fit).
+  budget=([64]=50 [256]=150 [1024]=40)
+  peers=([64]=fassl,sequential [256]=fassl,sequential,centralized [1024]=fassl)
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+# A rerun on the same machine skips the compilations (first rounds) of the last one.
+export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-/tmp/fassl_jax_gpu_cache}"
 
 for dtype in float32 bfloat16; do
   for cohort in "${cohorts[@]}"; do

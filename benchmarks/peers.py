@@ -71,7 +71,7 @@ class Sequential:
 
     def __init__(self, sim: Simulator):
         config = sim.config
-        method = build.build_method(config, *sim.input_stats)
+        method = build.build_method(config, *sim.input_stats, per_client_kernels=False)
         self.client_tx, self.server_tx, aggregator = build.build_optimizers(config)
         state = build.init_state(config, method, self.server_tx, aggregator)
         self.params, self.model_state = state.params, state.model_state

@@ -41,7 +41,7 @@ def get_config():
         channels=64,
         embed_dim=2048,
         dropout=0.3,
-        conv_impl="auto",  # xla | im2col | im2col_grad; auto: CPU by width (build.py), else xla
+        conv_impl="auto",  # xla | im2col | im2col_grad; auto: by backend (build.py)
         norm="batch",  # batch (statistics aggregated like params) | group
         dtype="float32",  # compute dtype: float32 | bfloat16 (params and losses stay float32)
     )

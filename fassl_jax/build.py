@@ -45,20 +45,37 @@ def on_cpu() -> bool:
     return jax.default_backend() == "cpu"
 
 
-def resolve_conv_impl(model) -> str:
-    """A config's `model.conv_impl`, with "auto" resolved for this backend."""
+def resolve_conv_impl(model, per_client_kernels: bool = True) -> str:
+    """A config's `model.conv_impl`, with "auto" resolved for this backend.
+
+    per_client_kernels: the encoder runs under a vmap over clients' own kernels (the
+    federated round), not one set of kernels (centralized training, one client at a time).
+    """
     if model.conv_impl != "auto":
         return model.conv_impl
-    return cpu_formulation(model)[0] if on_cpu() else "xla"
+    if on_cpu():
+        return cpu_formulation(model)[0]
+    if per_client_kernels and jax.default_backend() == "gpu":
+        # Vmapped per-client kernels make XLA's convolution a grouped one; as batched
+        # matmuls the round ran 1.72x (float32) and 1.84x (bfloat16) as fast on an H200,
+        # AudioNTT2020 64 channels, cohort 256 (benchmarks/RESULTS.md). TPUs: not measured.
+        return "im2col"
+    return "xla"
 
 
-def build_method(config, input_mean: float, input_std: float) -> ssl.SSLMethod:
+def build_method(
+    config, input_mean: float, input_std: float, per_client_kernels: bool | None = None
+) -> ssl.SSLMethod:
+    """The config's SSL method around its encoder. per_client_kernels (resolve_conv_impl):
+    default, whether the config trains federated."""
     m = config.model
+    if per_client_kernels is None:
+        per_client_kernels = config.mode != "centralized"
     encoder = ENCODERS[m.encoder](
         channels=m.channels,
         embed_dim=m.embed_dim,
         dropout=m.dropout,
-        conv_impl=resolve_conv_impl(m),
+        conv_impl=resolve_conv_impl(m, per_client_kernels),
         norm=m.norm,
         dtype=m.get("dtype", "float32"),  # workdirs from before the option lack it
         input_mean=input_mean,

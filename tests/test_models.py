@@ -81,3 +81,23 @@ def test_bfloat16_compute_keeps_float32_params_and_tracks_float32(norm):
     assert float(jnp.abs(got - want).max()) < 0.05 * scale
     assert float(jnp.abs(got - want).max()) > 0.0  # it did compute in bfloat16
     assert "bf16" in str(jax.make_jaxpr(lambda v: bf16.apply(v, x))(variables))
+
+
+@pytest.mark.parametrize("backend", ["cpu", "gpu", "tpu"])
+def test_auto_conv_impl_per_backend_and_mode(monkeypatch, backend):
+    """conv_impl="auto": im2col matmuls only where a GPU round vmaps clients' kernels (the
+    measured case), XLA's convolution for centralized training and on TPU, and the CPU rule
+    by width; an explicit choice always stands."""
+    from configs import base
+    from fassl_jax import build
+
+    monkeypatch.setattr(build.jax, "default_backend", lambda: backend)
+    config = base.get_config()
+    config.model.update(encoder="audio_ntt", channels=64)
+    federated = build.build_method(config, 0.0, 1.0).model.encoder.conv_impl
+    config.mode = "centralized"
+    centralized = build.build_method(config, 0.0, 1.0).model.encoder.conv_impl
+    want = {"cpu": ("im2col", "im2col"), "gpu": ("im2col", "xla"), "tpu": ("xla", "xla")}
+    assert (federated, centralized) == want[backend]
+    config.model.conv_impl = "im2col_grad"
+    assert build.build_method(config, 0.0, 1.0).model.encoder.conv_impl == "im2col_grad"
