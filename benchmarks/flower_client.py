@@ -49,7 +49,8 @@ def method_and_trainer():
     if "train" not in _cache:
         pool, _ = pool_and_store()
         mean, std = _cache["stats"]
-        # The same local work as fassl_jax's round on this backend.
+        # The same local work as fassl_jax's round on this backend, in the convolution for
+        # one client's kernels (on CPU the round's own; on GPU XLA's, no client vmap).
         model = types.SimpleNamespace(
             encoder=W["encoder"], channels=W["channels"], conv_impl="auto"
         )

@@ -3,7 +3,7 @@ r"""Where a round's time goes: one client step timed in each setting the round p
   python -m benchmarks.profile_step --encoder=audio_ntt --channels=16 --embed_dim=256
 
 The same SimCLR step (loss, gradient, SGD update) on one client's batch, timed as:
-  plain        one jitted call on clips gathered before it (what the sequential loop runs);
+  plain        one jitted call on clips gathered before it (what the sequential loop runs on CPU);
   vmap_K       K clients' steps in one vmapped call, per client;
   scan         the client's local steps inside lax.scan (what a client runs in the round), per step;
   vmap_K_scan  K clients' local steps as the round runs them (vmap of scan), per client step;

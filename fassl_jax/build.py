@@ -58,7 +58,8 @@ def resolve_conv_impl(model, per_client_kernels: bool = True) -> str:
     if per_client_kernels and jax.default_backend() == "gpu":
         # Vmapped per-client kernels make XLA's convolution a grouped one; as batched
         # matmuls the round ran 1.72x (float32) and 1.84x (bfloat16) as fast on an H200,
-        # AudioNTT2020 64 channels, cohort 256 (benchmarks/RESULTS.md). TPUs: not measured.
+        # AudioNTT2020 64 channels, cohort 256 (benchmarks/RESULTS.md), for 1.2x the peak
+        # memory in float32. Other widths, the ResNet and TPUs: not measured.
         return "im2col"
     return "xla"
 
@@ -87,7 +88,9 @@ def build_method(
 
 def eval_embed_fn(config, encoder):
     """(variables, clips) -> embeddings as the run scores its encoder: whole clips, or the
-    mean over windows of eval.window_frames (every eval.window_hop, default half a window)."""
+    mean over windows of eval.window_frames (every eval.window_hop, default half a window).
+    Embedding runs one set of kernels, so its convolution is the one for that case."""
+    encoder = encoder.clone(conv_impl=resolve_conv_impl(config.model, per_client_kernels=False))
     embed = lambda v, x: encoder.apply(v, x, train=False)  # noqa: E731
     w = config.eval.get("window_frames", 0)  # configs from before the option lack it
     if w > 0:

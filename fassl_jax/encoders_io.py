@@ -52,5 +52,5 @@ def load_encoder(workdir: str, model: str = "last") -> LoadedEncoder:
         _, variables = best.restore(model, initial_encoder)
         best.close()
     mean, std = meta["input_mean"], meta["input_std"]
-    encoder = build.build_method(config, mean, std).model.encoder
+    encoder = build.build_method(config, mean, std, per_client_kernels=False).model.encoder
     return LoadedEncoder(encoder, variables, initial_encoder, config, mean, std)

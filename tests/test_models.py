@@ -101,3 +101,24 @@ def test_auto_conv_impl_per_backend_and_mode(monkeypatch, backend):
     assert (federated, centralized) == want[backend]
     config.model.conv_impl = "im2col_grad"
     assert build.build_method(config, 0.0, 1.0).model.encoder.conv_impl == "im2col_grad"
+
+
+def test_gpu_evaluation_embeds_with_the_convolution_for_one_set_of_kernels(monkeypatch):
+    """The round's im2col choice on GPU is for vmapped client kernels: scoring an encoder
+    (one set of kernels) builds its own with XLA's convolution."""
+    from configs import base
+    from fassl_jax import build
+
+    monkeypatch.setattr(build.jax, "default_backend", lambda: "gpu")
+    config = base.get_config()
+    config.model.update(encoder="audio_ntt", channels=4, embed_dim=16)
+    encoder = build.build_method(config, 0.0, 1.0).model.encoder
+    assert encoder.conv_impl == "im2col"
+    x = jnp.zeros((2, 16, 64))
+    variables = encoder.init(jax.random.key(0), x)
+
+    def never(*_):
+        raise AssertionError("evaluation ran the round's im2col convolution")
+
+    monkeypatch.setitem(encoders.CONV_IMPLS, "im2col", never)
+    assert build.eval_embed_fn(config, encoder)(variables, x).shape == (2, 16)

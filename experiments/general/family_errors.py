@@ -34,7 +34,7 @@ def main() -> None:
     c = general.get_config("quick")
     c.data.dir = args.data_dir
     data = train.load_dataset(c)
-    method = build.build_method(c, data.input_mean, data.input_std)
+    method = build.build_method(c, data.input_mean, data.input_std, per_client_kernels=False)
     _, server_tx, aggregator = build.build_optimizers(c)
     state = build.init_state(c, method, server_tx, aggregator)
     encoders = {"random init": encoder_variables({"params": state.params, **state.model_state})}

@@ -84,9 +84,9 @@ conv3x3_im2col_grad.defvjp(_conv3x3_ig_fwd, _conv3x3_ig_bwd)
 
 class Conv3x3(nn.Module):
     """A 3x3 SAME convolution with nn.Conv's parameters, computed as `impl` says (CONV_IMPLS):
-    "xla" (lax.conv and its autodiff: best on accelerators), "im2col" (matmuls only: a
-    vmap over per-client kernels stays a batched matmul), "im2col_grad" (convolution
-    forward, im2col kernel gradient: fast inside loops on CPU)."""
+    "xla" (lax.conv and its autodiff: best on accelerators for one set of kernels),
+    "im2col" (matmuls only: a vmap over per-client kernels stays a batched matmul),
+    "im2col_grad" (convolution forward, im2col kernel gradient: fast inside loops on CPU)."""
 
     features: int
     impl: str = "xla"
