@@ -82,7 +82,32 @@ def table(runs: dict, seeds, modes) -> tuple[str, dict]:
             text = f"{mean:+.3f} ± {sd:.3f}"
             cells.append(f"**{text}**" if beats else text)
         lines.append(f"| minus {base} | " + " | ".join(cells) + " |")
-    return "\n".join(lines), {"rows": rows, "verdict": verdict}
+    probes = probe_rows(runs, seeds, modes, tasks)
+    if probes:
+        lines += ["", "Linear probe (eval/probe.py: logistic regression fit on each task's "
+                  "gallery), test accuracy; reported beside retrieval, it chose nothing:", "",
+                  "| | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]  # fmt: skip
+        for name, per_task in probes.items():
+            lines.append(f"| {name} | " + " | ".join(fmt(per_task[t]) for t in tasks) + " |")
+    return "\n".join(lines), {"rows": rows, "verdict": verdict, "probe": probes}
+
+
+def probe_rows(runs: dict, seeds, modes, tasks) -> dict:
+    """Linear-probe test accuracy per row and task, or {} when a run has no probes."""
+    names = {"selected": "FASSL-selected", "model": "last round"}
+    rows = {}
+    for mode in modes:
+        for key, label in names.items():
+            rows[f"{mode} ({label})"] = (mode, key)
+    rows["random init"], rows["log-mel"] = (modes[0], "random_init"), (modes[0], "logmel")
+    out = {}
+    for name, (mode, key) in rows.items():
+        try:
+            out[name] = {t: [runs[f"{mode}_s{s}"]["tasks"][t]["probe"][key]["test"]
+                             for s in seeds] for t in tasks}  # fmt: skip
+        except KeyError:
+            return {}
+    return out
 
 
 def main():
