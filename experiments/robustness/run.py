@@ -86,7 +86,8 @@ SETTINGS = {
 
 
 def run_one(setting: Setting, rule: str, attacked: bool, seed: int, workdir: str, data_dir):
-    """The run's summary.json tasks, training it first unless finished."""
+    """(the run's summary.json tasks, its mean training loss over the last 5 rounds),
+    training it first unless finished."""
     from fassl_jax import train
 
     name = f"{rule}_{'attacked' if attacked else 'clean'}_s{seed}"
@@ -101,7 +102,10 @@ def run_one(setting: Setting, rule: str, attacked: bool, seed: int, workdir: str
         print(f"--- {name}", flush=True)
         train.run(c, path)
     with open(os.path.join(path, "summary.json")) as f:
-        return json.load(f)["tasks"]
+        tasks = json.load(f)["tasks"]
+    with open(os.path.join(path, "metrics.jsonl")) as f:
+        losses = [row["loss"] for row in map(json.loads, f) if "loss" in row]
+    return tasks, float(np.mean(losses[-5:]))
 
 
 def interval(d: np.ndarray) -> str:
@@ -122,14 +126,15 @@ def main() -> None:
     setting = SETTINGS[args.setting]
     rules = tuple(setting.seeds)
 
-    scores, baseline = {}, {}
+    scores, baseline, losses = {}, {}, {}
     # Seeds outermost: an interrupted study has every rule and condition at its first seeds.
     for seed in sorted({s for seeds in setting.seeds.values() for s in seeds}):
         for rule in rules:
             if seed not in setting.seeds[rule]:
                 continue
             for attacked in (False, True):
-                tasks = run_one(setting, rule, attacked, seed, args.workdir, args.data_dir)
+                tasks, loss = run_one(setting, rule, attacked, seed, args.workdir, args.data_dir)
+                losses.setdefault((rule, attacked), {})[seed] = loss
                 for task, t in tasks.items():
                     scores.setdefault((rule, attacked, task), {})[seed] = t["model"]["recall@1"]
                     if rule == rules[0] and not attacked:
@@ -183,6 +188,17 @@ def main() -> None:
             init, trained = paired(baseline[t], reference[t])
             cols += [mean_sd(init - trained, signed=True), interval(init - trained)]
         lines.append(f"| random init - {first} clean | " + " | ".join(cols) + " |")
+    lines += [
+        "",
+        "Training loss (the SSL objective the clients report), mean of the last 5 "
+        "rounds, mean ± sd over seeds:",
+        "",
+        "| rule | clean | attacked |",
+        "|---|---|---|",
+    ]
+    for rule in rules:
+        clean, bad = paired(losses[rule, False], losses[rule, True])
+        lines.append(f"| {rule} | {mean_sd(clean)} | {mean_sd(bad)} |")
     with open(os.path.join(HERE, setting.output), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
