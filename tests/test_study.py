@@ -2,6 +2,7 @@
 rerun skips finished cells."""
 
 import csv
+import itertools
 import json
 import os
 
@@ -43,6 +44,8 @@ def test_each_run_trains_with_its_seed_and_rows_report_its_own_best_round(finish
         picked = records[r["best_round"]]
         assert r["best_test_recall@1"] == picked[f"{r['task']}/recall@1"]
         assert r["best_select_recall@1"] == picked[f"select/{r['task']}/recall@1"]
+        scored = [m[f"{r['task']}/recall@1"] for m in records.values() if "eval_seconds" in m]
+        assert r["oracle_test_recall@1"] == max(scored) >= r["best_test_recall@1"]
     # Two seeds train two different models.
     by_seed = {r["seed"]: r for r in table if r["setting"] == "simclr-fedavg-natural"}
     losses = [
@@ -85,12 +88,94 @@ def test_paired_comparisons_are_differences_within_a_seed_then_over_seeds(finish
     [
         ([0.10, 0.12, 0.08], "higher"),
         ([-0.10, -0.12, -0.08], "lower"),
-        ([0.10, -0.10, 0.05], "within spread"),
+        ([0.10, -0.10, 0.05], "within interval"),
+        # Beyond one sd (0.06 > 0.04), inside the 95% t-interval at 3 seeds (+-0.099).
+        ([0.10, 0.02, 0.06], "within interval"),
         ([0.02], "one seed"),
     ],
 )
-def test_a_difference_counts_only_outside_the_seeds_spread(diffs, want):
-    assert study.verdict(*study.mean_sd(diffs)) == want
+def test_a_difference_counts_only_when_its_95_percent_interval_excludes_zero(diffs, want):
+    assert study.verdict(*study.mean_sd(diffs), len(diffs)) == want
+    low, high = study.interval(*study.mean_sd(diffs), len(diffs))
+    if len(diffs) > 1:  # scipy's own t-interval of the mean
+        from scipy import stats
+
+        want_low, want_high = stats.t.interval(
+            0.95, len(diffs) - 1, np.mean(diffs), stats.sem(diffs)
+        )
+        assert (low, high) == pytest.approx((want_low, want_high))
+
+
+def _row(method, aggregator, seed, task, best, last, init, oracle):
+    mode = "centralized" if aggregator == "-" else "federated"
+    cell = study.Cell(method, aggregator, "-" if aggregator == "-" else "natural", mode, seed)
+    return {"setting": cell.setting, "method": method, "aggregator": aggregator, "mode": mode,
+            "seed": seed, "task": task, "best_test_recall@1": best, "last_test_recall@1": last,
+            "random_init_recall@1": init, "logmel_recall@1": 0.0,
+            "oracle_test_recall@1": oracle, "train_seconds": 60.0, "eval_seconds": 6.0}  # fmt: skip
+
+
+def test_claims_pool_within_a_seed_as_a_plain_loop_does():
+    """claims() against the pooled differences written out by hand, on random scores for 2
+    methods (one predictive) x 2 aggregations + centralized x 3 seeds x 2 tasks."""
+    rng = np.random.default_rng(0)
+    grid = study.Grid("t", ("fm", "pred"), ("fedavg", "ldawa"), ("natural",),
+                      ("federated", "centralized"), make_config=None,
+                      task_groups=(("semantic", ("a",)), ("both", ("a", "b"))),
+                      predictive=("pred",))  # fmt: skip
+    table, score = [], {}
+    for m in grid.methods:
+        for agg in (*grid.aggregators, "-"):
+            for seed in (0, 1, 2):
+                for task in ("a", "b"):
+                    v = rng.uniform(size=4)
+                    table.append(_row(m, agg, seed, task, *v))
+                    score[m, agg, seed, task] = v
+    got = {(c["claim"], c["subject"], c["task"]): c for c in study.claims(grid, table)}
+
+    def check(key, per_seed):
+        c = got[key]
+        assert c["seeds"] == 3
+        assert c["mean_difference"] == pytest.approx(np.mean(per_seed))
+        assert c["sd"] == pytest.approx(np.std(per_seed, ddof=1))
+
+    for m in grid.methods:
+        per_seed = [np.mean([score[m, a, s, "b"][0] - score[m, "-", s, "b"][0]
+                             for a in grid.aggregators]) for s in (0, 1, 2)]  # fmt: skip
+        check(("federated - centralized", f"{m} (mean over aggregations)", "b"), per_seed)
+
+    def gain(m, agg, s, tasks):
+        return np.mean([score[m, agg, s, t][0] - score[m, agg, s, t][2] for t in tasks])
+
+    for group, tasks in grid.task_groups:
+        per_seed = [np.mean([gain("pred", a, s, tasks) - gain("fm", a, s, tasks)
+                             for a in grid.aggregators]) for s in (0, 1, 2)]  # fmt: skip
+        check(("predictive - feature matching (gain over random init)",
+               "federated (pred vs fm)", group), per_seed)  # fmt: skip
+        per_seed = [gain("pred", "-", s, tasks) - gain("fm", "-", s, tasks) for s in (0, 1, 2)]
+        check(("predictive - feature matching (gain over random init)",
+               "centralized (pred vs fm)", group), per_seed)  # fmt: skip
+    for a, subject in (("ldawa", "ldawa-natural"), ("-", "centralized")):
+        for claim, i, j in (("FASSL pick - last round", 0, 1), ("best round - FASSL pick", 3, 0)):
+            per_seed = [np.mean([score[m, a, s, "a"][i] - score[m, a, s, "a"][j]
+                                 for m in grid.methods]) for s in (0, 1, 2)]  # fmt: skip
+            check((claim, f"{subject} (mean over methods)", "a"), per_seed)
+    # A seed with a missing run is left out of every claim that pools it.
+    partial = [r for r in table if not (r["setting"] == "fm-ldawa-natural" and r["seed"] == 2)]
+    fed = {c["subject"]: c for c in study.claims(grid, partial)
+           if c["claim"] == "federated - centralized" and c["task"] == "a"}  # fmt: skip
+    assert fed["fm (mean over aggregations)"]["seeds"] == 2
+    assert fed["pred (mean over aggregations)"]["seeds"] == 3
+
+
+def test_baselines_get_a_row_per_method_when_methods_score_them_differently():
+    grid = study.Grid("t", ("fm", "pred"), ("fedavg",), ("natural",), ("federated",), None)
+    same = [_row(m, "fedavg", 0, "a", 0.5, 0.5, 0.25, 0.5) for m in grid.methods]
+    md = study.markdown(grid, same, [])
+    assert "| random init | 0.250 | 0.250 | - |" in md and "random init (fm)" not in md
+    windowed = [same[0], {**same[1], "random_init_recall@1": 0.75}]
+    md = study.markdown(grid, windowed, [])
+    assert "| random init (fm) | 0.250 |" in md and "| random init (pred) | 0.750 |" in md
 
 
 def test_a_finished_cell_made_with_another_config_is_an_error_not_reused(finished):
@@ -166,6 +251,34 @@ def test_the_paper_grids_load_and_every_cell_config_is_valid(spec):
         c = grid.make_config(cell)
         config_check.validate(c)
         assert c.mode == cell.mode and c.ssl.method == cell.method
+
+
+@pytest.mark.parametrize("spec", ["paper.py", "paper.py:full", "paper_fsdd.py"])
+def test_the_paper_grids_centralized_cells_match_federated_ones_in_sample_gradients(spec):
+    """Equal compute: each method's centralized cell takes as many sample gradients a round,
+    for as many rounds, with the same client optimizer, as its federated cells' cohort."""
+    grid = study.load_grid(os.path.join(REPO, "configs", "studies", spec))
+    for method in grid.methods:
+        central = grid.make_config(study.Cell(method, "-", "-", "centralized"))
+        for agg, part in itertools.product(grid.aggregators, grid.partitions):
+            fed = grid.make_config(study.Cell(method, agg, part, "federated"))
+            cohort = fed.fl.clients_per_round * fed.fl.local_steps * fed.fl.batch_size
+            assert cohort == central.fl.local_steps * central.fl.batch_size
+            assert fed.fl.rounds == central.fl.rounds
+            assert fed.client.to_dict() == central.client.to_dict()
+            assert fed.ssl.to_dict() == central.ssl.to_dict()
+
+
+def test_the_paper_grid_groups_tasks_by_the_corpus_own_kinds():
+    from data_prep.corpora import TASKS
+
+    grid = study.load_grid(os.path.join(REPO, "configs", "studies", "paper.py"))
+    groups = dict(grid.task_groups)
+    assert set(groups) == {"semantic", "non-semantic"}
+    for task, spec in TASKS.items():
+        assert task in groups[spec.kind]
+    assert sum(map(len, groups.values())) == len(TASKS)
+    assert grid.predictive == ("acop",)
 
 
 def test_study_command_reports_bad_input_in_one_line(tmp_path):

@@ -27,6 +27,12 @@ from fassl_jax.study import Cell, Grid
 
 METHODS = ("simclr", "byol_a", "barlow_twins", "acop")
 AGGREGATIONS = ("fedavg", "fedvssl", "ldawa", "backbone_only", "loss")
+# The corpus's tasks by kind (data_prep/corpora.py TASKS), for the predictive (ACOP) against
+# feature-matching claim.
+TASK_GROUPS = (
+    ("semantic", ("word", "family", "fsdd_digit")),
+    ("non-semantic", ("language", "voice", "pitch", "fsdd_speaker")),
+)
 
 
 def make_config(cell: Cell, variant: str = "default"):
@@ -59,12 +65,15 @@ def get_grid(variant: str = "default") -> Grid:
         modes=("federated", "centralized"),
         make_config=lambda cell: make_config(cell, variant),
         command=f"python -m fassl_jax.study --grid=configs/studies/paper.py{name} "
-        "--workdir=runs/paper",
+        f"--workdir=runs/paper{'_full' if variant == 'full' else ''}",
         held_equal=(
             "the corpus, the encoder, each method's objective and views, the client optimizer "
-            "(SGD, momentum 0.9, lr 0.05) and the sample gradients per round: one centralized "
+            "(SGD, momentum 0.9, each method's learning rate: 0.05, Barlow Twins 0.002) and "
+            "the sample gradients per round: one centralized "
             "learner takes the cohort's 16 x 4 steps of 32 clips. Not equal: the centralized "
             "optimizer's momentum carries over between rounds, each client's starts afresh, "
             "and clients are averaged"
         ),
+        task_groups=TASK_GROUPS,
+        predictive=("acop",),
     )

@@ -42,4 +42,6 @@ def get_grid() -> Grid:
             "32 clips. Not equal: the centralized optimizer's momentum carries over between "
             "rounds, each client's starts afresh every round, and clients are averaged"
         ),
+        task_groups=(("semantic", ("digit",)), ("non-semantic", ("speaker",))),
+        predictive=("acop",),
     )

@@ -6,10 +6,10 @@ one command, and its tables and plots.
 Each cell runs once per seed (3 by default) into WORKDIR/<cell>-s<seed>; a run whose
 summary.json exists is skipped and an interrupted one resumes from its checkpoint, so
 rerunning the command finishes the study. Then WORKDIR gets results.csv (one row per run
-and task), results.md (per task, mean and standard deviation over seeds, and paired
-comparisons: each difference taken within a seed, then its mean and standard deviation over
-seeds), comparisons.csv, and PNG plots (test Recall@1 per task against rounds; the grid as
-bars with the seeds' spread).
+and task), results.md (per task, mean and standard deviation over seeds; the claims pooled;
+paired comparisons: each difference taken within a seed, then its mean, standard deviation
+and 95% t-interval over seeds), claims.csv, comparisons.csv, and PNG plots (test Recall@1
+per task against rounds; the grid as bars with the seeds' spread).
 
 A grid file defines get_grid() -> Grid; see configs/studies/paper.py. The command line is
 __main__.py.
@@ -65,6 +65,10 @@ class Grid(NamedTuple):
     command: str = ""  # how the committed results were made, for results.md
     seeds: tuple[int, ...] = (0, 1, 2)
     held_equal: str = ""  # what federated and centralized cells share, for results.md
+    # For the claims' summaries (claims()): tasks by kind, e.g. (("semantic", ("word",)),),
+    # and the methods that are predictive (the rest: feature matching).
+    task_groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    predictive: tuple[str, ...] = ()
 
 
 def cells(grid: Grid) -> list[Cell]:
@@ -161,11 +165,16 @@ def run_cell(grid: Grid, cell: Cell, workdir: str, overrides: dict | None = None
         return json.load(f)
 
 
-def rows(grid: Grid, summaries: dict[Cell, dict]) -> list[dict]:
-    """One row per run (cell and seed) and task."""
+def rows(grid: Grid, summaries: dict[Cell, dict], workdir: str = "") -> list[dict]:
+    """One row per run (cell and seed) and task; with the workdir, also the best test score
+    over the run's scored rounds (what a pick that knew the test split would get)."""
     out = []
     for cell, s in summaries.items():
+        records = []
+        if workdir and s["tasks"]:
+            records = read_metrics(os.path.join(workdir, cell.name, "metrics.jsonl"))
         for task, t in s["tasks"].items():
+            scored = [r[f"{task}/{METRIC}"] for r in records if f"{task}/{METRIC}" in r]
             out.append(
                 {
                     **cell._asdict(),
@@ -178,6 +187,7 @@ def rows(grid: Grid, summaries: dict[Cell, dict]) -> list[dict]:
                     f"last_test_{METRIC}": t[f"last_test_{METRIC}"],
                     f"random_init_{METRIC}": t["random_init"][METRIC],
                     f"logmel_{METRIC}": t["logmel"][METRIC],
+                    ORACLE: max(scored) if scored else float("nan"),
                     "train_seconds": s["seconds"]["train"],
                     "eval_seconds": s["seconds"]["eval"],
                 }
@@ -195,6 +205,7 @@ def write_csv(path: str, table: list[dict]) -> None:
 
 
 BEST, LAST = f"best_test_{METRIC}", f"last_test_{METRIC}"
+ORACLE = f"oracle_test_{METRIC}"  # the best test score over the scored rounds
 BASELINES = {"random init": f"random_init_{METRIC}", "log-mel": f"logmel_{METRIC}"}
 
 
@@ -209,15 +220,34 @@ def fmt(values) -> str:
     return f"{mean:.3f}" if np.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
 
 
-def verdict(mean: float, sd: float) -> str:
-    """A difference counts only outside the seeds' spread."""
-    if np.isnan(sd):
+def interval(mean: float, sd: float, n: int) -> tuple[float, float]:
+    """The 95% t-interval of a mean over n seeds (nan for one seed)."""
+    if n < 2 or np.isnan(sd):
+        return float("nan"), float("nan")
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / np.sqrt(n)
+    return mean - half, mean + half
+
+
+def verdict(mean: float, sd: float, n: int) -> str:
+    """A difference counts only when its 95% t-interval over the seeds excludes zero (one
+    standard deviation would flag about one null difference in five at 3 seeds)."""
+    if n < 2 or np.isnan(sd):
         return "one seed"
-    if mean > sd and mean > 0:
+    low, high = interval(mean, sd, n)
+    if low > 0:
         return "higher"
-    if mean < -sd and mean < 0:
+    if high < 0:
         return "lower"
-    return "within spread"
+    return "within interval"
+
+
+def _summary(diffs) -> dict:
+    mean, sd = mean_sd(diffs)
+    low, high = interval(mean, sd, len(diffs))
+    return {"seeds": len(diffs), "mean_difference": mean, "sd": sd, "ci_low": low,
+            "ci_high": high, "verdict": verdict(mean, sd, len(diffs))}  # fmt: skip
 
 
 def _by_setting(table: list[dict]) -> dict[str, dict[str, dict[int, dict]]]:
@@ -233,17 +263,7 @@ def _paired(claim, task, a_name, a, b_name, b, a_key=BEST, b_key=BEST) -> dict |
     if not seeds:
         return None
     diffs = [a[s][a_key] - b[s][b_key] for s in seeds]
-    mean, sd = mean_sd(diffs)
-    return {
-        "claim": claim,
-        "task": task,
-        "a": a_name,
-        "b": b_name,
-        "seeds": len(seeds),
-        "mean_difference": mean,
-        "sd": sd,
-        "verdict": verdict(mean, sd),
-    }
+    return {"claim": claim, "task": task, "a": a_name, "b": b_name, **_summary(diffs)}
 
 
 def comparisons(grid: Grid, table: list[dict]) -> list[dict]:
@@ -287,19 +307,109 @@ def comparisons(grid: Grid, table: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(grid: Grid, table: list[dict], compared: list[dict]) -> str:
+def claims(grid: Grid, table: list[dict]) -> list[dict]:
+    """The paper's claims, each pooled within a seed, then summarised over the seeds where
+    every setting it pools has finished:
+    - federated - centralized, per method and task: the mean over the method's federated
+      settings of FASSL's pick minus the centralized cell's;
+    - predictive - feature matching, per group of tasks (grid.task_groups) and mode: each
+      setting's gain of FASSL's pick over its own random init (scored as that method is
+      scored), averaged over the group's tasks; the predictive methods' mean minus the
+      feature-matching methods', within each aggregation, then over aggregations;
+    - FASSL pick - last round, and best round - FASSL pick (the best test score over the
+      scored rounds), per aggregation (and centralized) and task: the mean over methods."""
+    by = {(r["setting"], r["task"], r["seed"]): r for r in table}
+    seeds = sorted({r["seed"] for r in table})
+    tasks = sorted({r["task"] for r in table})
+    out = []
+
+    def pooled(claim, subject, task, value):
+        """value(seed) -> the seed's pooled difference, or None when a run is missing."""
+        diffs = []
+        for seed in seeds:
+            try:
+                diffs.append(float(value(seed)))
+            except KeyError:
+                continue
+        if diffs:
+            out.append({"claim": claim, "subject": subject, "task": task, **_summary(diffs)})
+
+    def score(setting, task, seed, key=BEST):
+        return by[setting, task, seed][key]
+
+    fed_settings = [(a, p) for a in grid.aggregators for p in grid.partitions]
+    modes = {m: [] for m in grid.modes}
+    if "federated" in modes:
+        modes["federated"] = [f"-{a}-{p}" for a, p in fed_settings]
+    if "centralized" in modes:
+        modes["centralized"] = ["-centralized"]
+    if "federated" in modes and "centralized" in modes:
+        for method in grid.methods:
+            for task in tasks:
+                pooled("federated - centralized", f"{method} (mean over aggregations)", task,
+                       lambda s, m=method, t=task: np.mean(
+                           [score(m + suffix, t, s) - score(f"{m}-centralized", t, s)
+                            for suffix in modes["federated"]]))  # fmt: skip
+    feature_matching = [m for m in grid.methods if m not in grid.predictive]
+    if grid.predictive and feature_matching:
+
+        def gain(method, suffix, group_tasks, seed):
+            return np.mean([score(method + suffix, t, seed) - score(method + suffix, t, seed,
+                            f"random_init_{METRIC}") for t in group_tasks])  # fmt: skip
+
+        for group, group_tasks in grid.task_groups:
+            for mode, suffixes in modes.items():
+                pooled("predictive - feature matching (gain over random init)",
+                       f"{mode} ({', '.join(grid.predictive)} vs {', '.join(feature_matching)})",
+                       group, lambda s, sx=suffixes, g=group_tasks: np.mean(
+                           [np.mean([gain(m, x, g, s) for m in grid.predictive])
+                            - np.mean([gain(m, x, g, s) for m in feature_matching])
+                            for x in sx]))  # fmt: skip
+    for suffixes in modes.values():
+        for suffix in suffixes:
+            subject = suffix.strip("-") + " (mean over methods)"
+            for task in tasks:
+                for claim, a, b in (("FASSL pick - last round", BEST, LAST),
+                                    ("best round - FASSL pick", ORACLE, BEST)):  # fmt: skip
+                    pooled(
+                        claim,
+                        subject,
+                        task,
+                        lambda s, x=suffix, t=task, a=a, b=b: np.mean(
+                            [score(m + x, t, s, a) - score(m + x, t, s, b) for m in grid.methods]
+                        ),
+                    )
+    return out
+
+
+def _difference(c: dict) -> tuple[str, str, str]:
+    """(a - b with its sd, the 95% interval, the verdict) as table cells."""
+    sd = "" if np.isnan(c["sd"]) else f" ± {c['sd']:.3f}"
+    ci = "" if np.isnan(c["ci_low"]) else f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]"
+    v = c["verdict"]
+    return f"{c['mean_difference']:+.3f}{sd}", ci, f"**{v}**" if v in ("higher", "lower") else v
+
+
+def markdown(
+    grid: Grid,
+    table: list[dict],
+    compared: list[dict],
+    claimed: list[dict] = (),
+    overrides: dict | None = None,
+) -> str:
     """Per setting and task: test Recall@1 of FASSL's pick and of the last round, mean ±
-    standard deviation over seeds; then the paired comparisons."""
+    standard deviation over seeds; the claims pooled (claims()); the paired comparisons."""
     tasks = sorted({r["task"] for r in table})
     by = _by_setting(table)
     seeds = sorted({r["seed"] for r in table})
     head = "| setting | " + " | ".join(f"{t}: FASSL pick | {t}: last" for t in tasks)
+    settings_line = ", ".join(f"{k}={v}" for k, v in (overrides or {}).items())
     lines = [
         f"# {grid.title}",
         "",
         f"Test Recall@1, mean ± standard deviation over seeds {seeds}, of the model FASSL "
         "selected per task (by selection-split Recall@1) and of the last round's model. "
-        f"Command: `{grid.command}`",
+        f"Command: `{grid.command}`" + (f", with {settings_line}" if settings_line else ""),
         "",
         *(
             [f"Held equal between federated and centralized cells: {grid.held_equal}", ""]
@@ -319,29 +429,44 @@ def markdown(grid: Grid, table: list[dict], compared: list[dict]) -> str:
         evals = np.mean([r["eval_seconds"] for r in runs]) / 60
         lines.append(f"| {name} | " + " | ".join(cols) + f" | {train:.1f} / {evals:.1f} |")
     for label, key in BASELINES.items():
-        cols = []
-        for t in tasks:
-            per_seed = {r["seed"]: r[key] for r in table if r["task"] == t}
-            cols += [fmt(list(per_seed.values()))] * 2
-        lines.append(f"| {label} | " + " | ".join(cols) + " | - |")
+        # A baseline is scored as each method scores its encoder (ACOP: on windows): one
+        # row when every method's agree, else a row per method.
+        per_method = {}
+        for r in table:
+            per_method.setdefault(r["method"], {}).setdefault(r["task"], {})[r["seed"]] = r[key]
+        distinct = {json.dumps(v, sort_keys=True) for v in per_method.values()}
+        groups = [(label, next(iter(per_method.values())))] if len(distinct) == 1 else [
+            (f"{label} ({m})", v) for m, v in per_method.items()]  # fmt: skip
+        for row_label, per_task in groups:
+            cols = []
+            for t in tasks:
+                cols += [fmt(list(per_task.get(t, {}).values()) or [float("nan")])] * 2
+            lines.append(f"| {row_label} | " + " | ".join(cols) + " | - |")
+    rule = ("Each difference is taken within a seed (a - b, or the pooled difference the claim "
+            "names), then averaged over seeds; 95% CI: the t-interval of that mean; "
+            "**higher** / **lower**: the interval excludes zero.")  # fmt: skip
+    if claimed:
+        lines += ["", "## The claims, pooled", "", rule, "",
+                  "| claim | over | task | seeds | difference | 95% CI | verdict |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for c in claimed:
+            diff, ci, v = _difference(c)
+            lines.append(f"| {c['claim']} | {c['subject']} | {c['task']} | {c['seeds']} | "
+                         f"{diff} | {ci} | {v} |")  # fmt: skip
     lines += [
         "",
         "## Paired comparisons",
         "",
-        "Each difference is taken within a seed (a - b), then averaged over seeds; "
-        "**higher** / **lower**: the mean is beyond one standard deviation of the "
-        "differences, else within their spread.",
+        rule,
         "",
-        "| claim | task | a | b | seeds | a - b | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "| claim | task | a | b | seeds | a - b | 95% CI | verdict |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in compared:
-        sd = "" if np.isnan(c["sd"]) else f" ± {c['sd']:.3f}"
-        v = c["verdict"]
-        v = f"**{v}**" if v in ("higher", "lower") else v
+        diff, ci, v = _difference(c)
         lines.append(
             f"| {c['claim']} | {c['task']} | {c['a']} | {c['b']} | {c['seeds']} | "
-            f"{c['mean_difference']:+.3f}{sd} | {v} |"
+            f"{diff} | {ci} | {v} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -349,7 +474,7 @@ def markdown(grid: Grid, table: list[dict], compared: list[dict]) -> str:
 def plot(grid: Grid, workdir: str, summaries: dict[Cell, dict], table: list[dict]) -> list[str]:
     """recall_<task>.png: test Recall@1 against rounds, a line per setting (mean over seeds,
     band: min to max); grid.png: FASSL's pick and the last round per setting, bars at the
-    mean with the seeds' standard deviation."""
+    mean with the seeds' standard deviation, each setting's random init dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -383,8 +508,10 @@ def plot(grid: Grid, workdir: str, summaries: dict[Cell, dict], table: list[dict
             stats = [mean_sd([r[key] for r in by[n][task].values()]) for n in names]
             ax.bar(x + offset, [m for m, _ in stats], 0.4, label=label,
                    yerr=[0 if np.isnan(sd) else sd for _, sd in stats], capsize=2)  # fmt: skip
-        random_init = np.mean([r[BASELINES["random init"]] for r in table if r["task"] == task])
-        ax.axhline(random_init, ls="--", c="gray", label="random init (mean)")
+        # Each setting's own random init (scored as its method scores: ACOP on windows).
+        inits = [np.mean([r[BASELINES["random init"]] for r in by[n][task].values()])
+                 for n in names]  # fmt: skip
+        ax.hlines(inits, x - 0.45, x + 0.45, colors="k", linestyles="--", label="random init")
         ax.set_xticks(list(x), names, rotation=60, ha="right", fontsize=7)
         ax.set(title=task, ylabel=f"test {METRIC}")
         ax.legend(fontsize=7)
@@ -414,11 +541,14 @@ def run(
         t0 = time.perf_counter()
         summaries[cell] = run_cell(grid, cell, workdir, overrides)
         log(f"[{i + 1}/{len(todo)}] {cell.name}: {time.perf_counter() - t0:.0f} s")
-    table = rows(grid, summaries)
-    compared = comparisons(grid, table)
+    table = rows(grid, summaries, workdir)
+    compared, claimed = comparisons(grid, table), claims(grid, table)
     write_csv(os.path.join(workdir, "results.csv"), table)
     if compared:
         write_csv(os.path.join(workdir, "comparisons.csv"), compared)
-    write_atomically(os.path.join(workdir, "results.md"), markdown(grid, table, compared))
+    if claimed:
+        write_csv(os.path.join(workdir, "claims.csv"), claimed)
+    text = markdown(grid, table, compared, claimed, overrides)
+    write_atomically(os.path.join(workdir, "results.md"), text)
     plot(grid, workdir, summaries, table)
     return table
