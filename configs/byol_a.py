@@ -3,6 +3,13 @@ r"""BYOL-A on FSDD: mixup against the client's recent clips and random resize cr
 (see fassl_jax/ssl/byol_a.py).
 
   python -m fassl_jax.main --config=configs/byol_a.py --workdir=runs/byol_a
+
+How the values were chosen (no test-split score): crop_frames=48, the quickstart's crop
+(chosen on FSDD's select split against 96, experiments/sweeps/quickstart_crop.md; on the
+corpus, experiments/general/selection.md kept 48 against BYOL-A's 96 on the select split);
+mixup_bank=128: a client's bank holds its own recent clips, one round's 4 x 32 (BYOL-A's
+2,048 is a dataset-wide bank, which no client has); proj_hidden=1024: BYOL-A's 4,096 scaled
+to these small encoders, proj_dim, target_decay, mixup_ratio and rrc_scale: BYOL-A's own.
 """
 
 from configs import methods
