@@ -4,8 +4,9 @@ r"""The aggregation setups the literature names, as changes to a config: the qui
   python -m fassl_jax.main --config=configs/aggregators.py:fedyogi --workdir=runs/fedyogi
 
 Each name sets the server optimizer, the aggregation rule, the client's proximal term or
-the kept-local parts; ../shared/DESIGN.md section 2 defines them. Server learning rates of
-the adaptive rules follow Reddi et al. 2021's grid (eta 1e-2 .. 1e-1, tau 1e-3).
+the kept-local parts; README.md ("Aggregation") defines each with its paper. Server
+learning rates of the adaptive rules follow Reddi et al. 2021's grid (eta 1e-2 .. 1e-1,
+tau 1e-3).
 """
 
 from configs import quickstart

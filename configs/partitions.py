@@ -1,4 +1,5 @@
-r"""Non-iid settings by name, as changes to a config (../shared/DESIGN.md section 2).
+r"""Non-iid settings by name, as changes to a config (README.md, "Concepts"; Dirichlet
+label skew as in Hsu et al. 2019).
 
 python -m fassl_jax.main --config=configs/partitions.py:dirichlet --workdir=runs/dir
 """

@@ -139,10 +139,10 @@ def test_claims_pool_within_a_seed_as_a_plain_loop_does():
         assert c["mean_difference"] == pytest.approx(np.mean(per_seed))
         assert c["sd"] == pytest.approx(np.std(per_seed, ddof=1))
 
-    for m in grid.methods:
-        per_seed = [np.mean([score[m, a, s, "b"][0] - score[m, "-", s, "b"][0]
+    for m, task in itertools.product(grid.methods, ("a", "b")):
+        per_seed = [np.mean([score[m, a, s, task][0] - score[m, "-", s, task][0]
                              for a in grid.aggregators]) for s in (0, 1, 2)]  # fmt: skip
-        check(("federated - centralized", f"{m} (mean over aggregations)", "b"), per_seed)
+        check(("federated - centralized", f"{m} (mean over federated settings)", task), per_seed)
 
     def gain(m, agg, s, tasks):
         return np.mean([score[m, agg, s, t][0] - score[m, agg, s, t][2] for t in tasks])
@@ -160,12 +160,21 @@ def test_claims_pool_within_a_seed_as_a_plain_loop_does():
             per_seed = [np.mean([score[m, a, s, "a"][i] - score[m, a, s, "a"][j]
                                  for m in grid.methods]) for s in (0, 1, 2)]  # fmt: skip
             check((claim, f"{subject} (mean over methods)", "a"), per_seed)
-    # A seed with a missing run is left out of every claim that pools it.
+    # A seed with a missing run is left out of every claim that pools it, and only those.
     partial = [r for r in table if not (r["setting"] == "fm-ldawa-natural" and r["seed"] == 2)]
-    fed = {c["subject"]: c for c in study.claims(grid, partial)
-           if c["claim"] == "federated - centralized" and c["task"] == "a"}  # fmt: skip
-    assert fed["fm (mean over aggregations)"]["seeds"] == 2
-    assert fed["pred (mean over aggregations)"]["seeds"] == 3
+    seeds = {(c["claim"], c["subject"], c["task"]): c["seeds"] for c in study.claims(grid, partial)}
+    assert seeds["federated - centralized", "fm (mean over federated settings)", "a"] == 2
+    assert seeds["federated - centralized", "pred (mean over federated settings)", "a"] == 3
+    predictive = "predictive - feature matching (gain over random init)"
+    assert seeds[predictive, "federated (pred vs fm)", "semantic"] == 2
+    assert seeds[predictive, "centralized (pred vs fm)", "semantic"] == 3
+    assert seeds["FASSL pick - last round", "ldawa-natural (mean over methods)", "a"] == 2
+    assert seeds["FASSL pick - last round", "fedavg-natural (mean over methods)", "a"] == 3
+    # A grouped task the study does not have (a corpus built without FSDD) is named, and the
+    # claim pools the group's other tasks.
+    without_b = [r for r in table if r["task"] != "b"]
+    groups = {c["task"] for c in study.claims(grid, without_b) if c["claim"] == predictive}
+    assert groups == {"semantic", "both (without b)"}
 
 
 def test_baselines_get_a_row_per_method_when_methods_score_them_differently():
@@ -173,6 +182,9 @@ def test_baselines_get_a_row_per_method_when_methods_score_them_differently():
     same = [_row(m, "fedavg", 0, "a", 0.5, 0.5, 0.25, 0.5) for m in grid.methods]
     md = study.markdown(grid, same, [])
     assert "| random init | 0.250 | 0.250 | - |" in md and "random init (fm)" not in md
+    # Mid-study, a method with fewer finished seeds but the same baselines: still one row.
+    partial = [*same, _row("fm", "fedavg", 1, "a", 0.5, 0.5, 0.3, 0.5)]
+    assert "random init (fm)" not in study.markdown(grid, partial, [])
     windowed = [same[0], {**same[1], "random_init_recall@1": 0.75}]
     md = study.markdown(grid, windowed, [])
     assert "| random init (fm) | 0.250 |" in md and "| random init (pred) | 0.750 |" in md

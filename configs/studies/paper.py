@@ -4,7 +4,7 @@ under FedAvg, FedVSSL's rule, L-DAWA, backbone-only transmission and the loss-ba
 over the corpus's natural clients, beside centralized training of each method on the same
 audio with the same sample gradients; FASSL selection per task; 3 seeds.
 
-  python -m data_prep.build --corpus=general --out=data/general      # once
+  python -m data_prep.build --corpus=general --out=data/general --fsdd=DIR   # once
   python -m fassl_jax.study --grid=configs/studies/paper.py --workdir=runs/paper
   python -m fassl_jax.study --grid=configs/studies/paper.py:full --workdir=runs/paper_full
 

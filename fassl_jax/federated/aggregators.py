@@ -17,7 +17,7 @@ and never hold every client's delta at once:
     delta, state = aggregator.finish(summary, state, params)
 
 A group of padding slots summarizes to the merge's identity. Definitions follow
-../shared/DESIGN.md section 2 (FedVSSL, arXiv 2207.01975; L-DAWA, ICCV 2023).
+the papers (FedVSSL, arXiv 2207.01975; L-DAWA, ICCV 2023; README.md, "Aggregation").
 """
 
 from collections.abc import Callable

@@ -311,30 +311,36 @@ def claims(grid: Grid, table: list[dict]) -> list[dict]:
     """The paper's claims, each pooled within a seed, then summarised over the seeds where
     every setting it pools has finished:
     - federated - centralized, per method and task: the mean over the method's federated
-      settings of FASSL's pick minus the centralized cell's;
+      settings (aggregation x partition) of FASSL's pick minus the centralized cell's;
     - predictive - feature matching, per group of tasks (grid.task_groups) and mode: each
       setting's gain of FASSL's pick over its own random init (scored as that method is
       scored), averaged over the group's tasks; the predictive methods' mean minus the
-      feature-matching methods', within each aggregation, then over aggregations;
+      feature-matching methods', within each federated setting, then over them;
     - FASSL pick - last round, and best round - FASSL pick (the best test score over the
-      scored rounds), per aggregation (and centralized) and task: the mean over methods."""
+      scored rounds), per federated setting (and centralized) and task: the mean over
+      methods."""
     by = {(r["setting"], r["task"], r["seed"]): r for r in table}
     seeds = sorted({r["seed"] for r in table})
     tasks = sorted({r["task"] for r in table})
     out = []
 
+    class Missing(Exception):
+        """A run the pooled difference needs has not finished (or has no such score)."""
+
     def pooled(claim, subject, task, value):
-        """value(seed) -> the seed's pooled difference, or None when a run is missing."""
+        """value(seed) -> the seed's pooled difference; seeds missing a run are left out."""
         diffs = []
         for seed in seeds:
             try:
                 diffs.append(float(value(seed)))
-            except KeyError:
+            except Missing:
                 continue
         if diffs:
             out.append({"claim": claim, "subject": subject, "task": task, **_summary(diffs)})
 
     def score(setting, task, seed, key=BEST):
+        if (setting, task, seed) not in by or np.isnan(by[setting, task, seed][key]):
+            raise Missing
         return by[setting, task, seed][key]
 
     fed_settings = [(a, p) for a in grid.aggregators for p in grid.partitions]
@@ -346,7 +352,7 @@ def claims(grid: Grid, table: list[dict]) -> list[dict]:
     if "federated" in modes and "centralized" in modes:
         for method in grid.methods:
             for task in tasks:
-                pooled("federated - centralized", f"{method} (mean over aggregations)", task,
+                pooled("federated - centralized", f"{method} (mean over federated settings)", task,
                        lambda s, m=method, t=task: np.mean(
                            [score(m + suffix, t, s) - score(f"{m}-centralized", t, s)
                             for suffix in modes["federated"]]))  # fmt: skip
@@ -358,6 +364,14 @@ def claims(grid: Grid, table: list[dict]) -> list[dict]:
                             f"random_init_{METRIC}") for t in group_tasks])  # fmt: skip
 
         for group, group_tasks in grid.task_groups:
+            # A group's tasks that this study has none of (a corpus built without FSDD):
+            # the claim is pooled over the rest, and says so.
+            absent = [t for t in group_tasks if t not in tasks]
+            group_tasks = tuple(t for t in group_tasks if t in tasks)
+            if not group_tasks:
+                continue
+            if absent:
+                group = f"{group} (without {', '.join(absent)})"
             for mode, suffixes in modes.items():
                 pooled("predictive - feature matching (gain over random init)",
                        f"{mode} ({', '.join(grid.predictive)} vs {', '.join(feature_matching)})",
@@ -433,10 +447,25 @@ def markdown(
         # row when every method's agree, else a row per method.
         per_method = {}
         for r in table:
-            per_method.setdefault(r["method"], {}).setdefault(r["task"], {})[r["seed"]] = r[key]
-        distinct = {json.dumps(v, sort_keys=True) for v in per_method.values()}
-        groups = [(label, next(iter(per_method.values())))] if len(distinct) == 1 else [
-            (f"{label} ({m})", v) for m, v in per_method.items()]  # fmt: skip
+            per_method.setdefault(r["method"], {})[r["task"], r["seed"]] = r[key]
+        shared = set.intersection(*(set(v) for v in per_method.values())) if table else set()
+        agree = all(
+            np.allclose(
+                [v[k] for k in sorted(shared)], [w[k] for k in sorted(shared)], equal_nan=True
+            )  # fmt: skip
+            for v in per_method.values()
+            for w in per_method.values()
+        )
+
+        def by_task(values):
+            out = {}
+            for (task, seed), v in values.items():
+                out.setdefault(task, {})[seed] = v
+            return out
+
+        groups = [(label, by_task({k: v for m in per_method.values() for k, v in m.items()}))]
+        if not agree:
+            groups = [(f"{label} ({m})", by_task(v)) for m, v in per_method.items()]
         for row_label, per_task in groups:
             cols = []
             for t in tasks:
