@@ -9,10 +9,9 @@ audio with the same sample gradients; FASSL selection per task; 3 seeds.
   python -m fassl_jax.study --grid=configs/studies/paper.py:full --workdir=runs/paper_full
 
 Default grid: 4 methods x (5 aggregations + centralized) x 3 seeds = 72 runs of 20 rounds
-(16 clients x 4 steps of 32 clips, scored every 5), sized for about 4 hours on a 2-core CPU:
-an estimate from one 40-round BYOL-A run of this size (5.3 minutes there); the grid has not
-been run yet. `:full`: the same grid at 64 channels
-and 300 rounds (scored every 20), for an accelerator.
+(16 clients x 4 steps of 32 clips, scored every 5): about 2.1 hours on a 2-core CPU (seed
+1's 24 cells, run alone, took 86-122 s each, median 103 s). `:full`: the same grid at 64
+channels and 300 rounds (scored every 20), for an accelerator.
 
 Each method keeps its own views and heads (configs/<method>.py) with the corpus recipe's
 encoder (AudioNTT2020, GroupNorm) and crops of 48 frames (ACOP: its 3 sub-clips of 28
