@@ -27,12 +27,12 @@ import sys
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # the repository root
 
 from configs import aggregators, general, quickstart  # noqa: E402
+from fassl_jax import study  # noqa: E402
 
 ATTACK = dict(attack="sign_flip", attack_fraction=0.2, attack_scale=5.0)
 
@@ -109,8 +109,8 @@ def run_one(setting: Setting, rule: str, attacked: bool, seed: int, workdir: str
 
 
 def interval(d: np.ndarray) -> str:
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-    return f"[{d.mean() - half:+.3f}, {d.mean() + half:+.3f}]"
+    low, high = study.interval(*study.mean_sd(d), len(d))  # the studies' 95% t-interval
+    return f"[{low:+.3f}, {high:+.3f}]"
 
 
 def mean_sd(x: np.ndarray, signed: bool = False) -> str:
