@@ -10,6 +10,9 @@ corpus, experiments/general/selection.md kept 48 against BYOL-A's 96 on the sele
 mixup_bank=128: a client's bank holds its own recent clips, one round's 4 x 32 (BYOL-A's
 2,048 is a dataset-wide bank, which no client has); proj_hidden=1024: BYOL-A's 4,096 scaled
 to these small encoders, proj_dim, target_decay, mixup_ratio and rrc_scale: BYOL-A's own.
+The front end stays the project's (Slaney mel scale and norm) so that every method is
+scored on the same log-mels; `--config.audio.mel_scale=htk --config.audio.mel_norm=none`
+gives BYOL-A's torchaudio front end. The two were not compared.
 """
 
 from configs import methods

@@ -32,7 +32,7 @@ Recall@1 per task beside the random-init and log-mel encoders' select scores):
   noise) with GroupNorm led on voice and pitch but fell behind on word and family; against
   normalising after the augmentations, BYOL-A's order gained voice and held family level
   with its random init, 0.006-0.017 lower on word, language and FSDD digit (one seed).
-  Barlow Twins at this learning rate fell below the random encoder everywhere; no mixup,
+  Barlow Twins at the shared rate 0.05 fell below the random encoder everywhere; no mixup,
   domain-stratified cohorts (fl.stratify=domain) and 96-frame crops won nothing clearly.
 - ssl.filter_db=0 (no equaliser): a random +-6 dB equaliser on each view (FilterAugment)
   held family level with its random init and lost 0.05 on voice.

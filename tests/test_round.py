@@ -155,12 +155,20 @@ def test_vectorized_round_equals_python_loop(
     assert int(got.round) == 1 and int(metrics["clients"]) == 8
 
 
-def test_fedvssl_mixes_batchnorm_statistics_with_the_params_weights(problem):
-    """FedVSSL's weights (alpha softmax(-L_i) + (1 - alpha) n_i / sum n) apply to the whole
-    client model, BatchNorm statistics included, as its reference aggregates state dicts;
-    the statistics are not sample-weighted on their own."""
+@pytest.mark.parametrize(
+    "alpha, beta, rounds_before",
+    [(0.9, False, 0), (0.9, True, 1), (1.0, False, 0)],
+    ids=["fedvssl", "fedvssl_halved_with_previous", "loss_based"],
+)
+def test_fedvssl_mixes_batchnorm_statistics_with_the_params_weights(
+    problem, alpha, beta, rounds_before
+):
+    """FedVSSL's weights (alpha softmax(-L_i) + (1 - alpha) n_i / sum n; alpha 1 is the
+    loss-based rule) apply to the whole client model, BatchNorm statistics included, as its
+    reference aggregates state dicts; the statistics are not sample-weighted on their own.
+    With beta, past the first aggregation the new model, statistics too, is half the
+    previous one and half that mix."""
     examples, store, work, _ = problem
-    alpha = 0.9
 
     def fedvssl_weights(sizes, losses):
         by_loss = np.exp(-losses) / np.exp(-losses).sum()
@@ -168,13 +176,20 @@ def test_fedvssl_mixes_batchnorm_statistics_with_the_params_weights(problem):
 
     cohort = make_cohort(store, work)
     plain = tiny_method(conv_impl="xla", dropout=0.0)
-    want_params, want_state = reference_round(
-        plain, examples, cohort, init_state(plain), fedvssl_weights
-    )
-    sized_params, sized_state = reference_round(plain, examples, cohort, init_state(plain))
+    start = init_state(plain)
+    want_params, want_state = reference_round(plain, examples, cohort, start, fedvssl_weights)
+    sized_params, sized_state = reference_round(plain, examples, cohort, start)
     assert max_abs_diff(want_state, sized_state) > 1e-4  # the two mixes differ here
-    rule = aggregators.fedvssl(alpha=alpha, beta=False)
-    state = init_state(plain)._replace(agg_state=rule.init(None))
+    if beta:
+
+        def half(new, old):
+            return jax.tree.map(lambda n, o: 0.5 * np.asarray(o) + 0.5 * n, new, old)
+
+        want_params = half(want_params, start.params)
+        want_state = half(want_state, start.model_state)
+    rule = aggregators.fedvssl(alpha=alpha, beta=beta)
+    agg_state = aggregators.RoundCount(jnp.asarray(rounds_before, jnp.int32))
+    state = init_state(plain)._replace(agg_state=agg_state)
     got, _ = run_round(tiny_method(dropout=0.0), examples, cohort, state=state, aggregator=rule)
     assert max_abs_diff(got.params, want_params) < 1e-5
     assert_trees_close(got.model_state, want_state)

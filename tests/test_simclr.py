@@ -67,3 +67,21 @@ def test_two_views_share_a_batchnorm_batch_or_each_has_its_own(separate):
         assert np.abs((np.asarray(z1) - np.asarray(z2)).mean(0)).min() > 1e-3  # views' offset
         want = 0.1 * np.concatenate([v1, v2]).mean(0)
     np.testing.assert_allclose(ran_mean, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, separate", [("simclr", False), ("barlow_twins", True)])
+def test_each_method_asks_for_its_own_batchnorm_batches(monkeypatch, name, separate):
+    """Barlow Twins runs its projector's BatchNorm on each view's batch alone (as its
+    reference does); SimCLR normalises the two views as one batch."""
+    import importlib
+
+    module = importlib.import_module(f"fassl_jax.ssl.{name}")
+    asked, original = [], simclr.two_view_embeddings
+
+    def spy(model, views, separate=False):
+        asked.append(separate)
+        return original(model, views, separate)
+
+    monkeypatch.setattr(module, "two_view_embeddings", spy)
+    module.build(_BatchNormOnly(), embed_dim=8, crop_frames=8)
+    assert asked == [separate]
