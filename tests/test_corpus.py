@@ -185,6 +185,28 @@ def test_natural_partition_is_one_client_per_manifest_client(tiny):
     assert sum(len(p) for p in by_domain) == c.num_pretrain
 
 
+def test_pretraining_on_some_domains_keeps_their_clips_and_clients_and_every_task(tiny):
+    from fassl_jax.data import datasets, partitions
+    from fassl_jax.errors import DataError
+
+    c = manifest(tiny[0])
+    whole = datasets.from_corpus(tiny[0], LogMelConfig(), 1.0)
+    domain = c.columns["domain"][: c.num_pretrain]
+    kept = sorted(set(domain))[:2]
+    data = datasets.from_corpus(tiny[0], LogMelConfig(), 1.0, domains=",".join(kept))
+    rows = np.flatnonzero(np.isin(domain, kept))
+    assert 0 < len(rows) < c.num_pretrain  # the fixture has other domains too
+    np.testing.assert_array_equal(data.pool, np.asarray(c.features[rows]))
+    names = c.columns["client"][rows]
+    parts = partitions.natural(data.pretrain, np.random.default_rng(0))
+    assert sorted(names[p[0]] for p in parts) == sorted(set(names))
+    for name, task in whole.tasks.items():  # scored on the whole corpus's tasks all the same
+        np.testing.assert_array_equal(data.tasks[name].gallery, task.gallery)
+        np.testing.assert_array_equal(data.eval_clips, whole.eval_clips)
+    with pytest.raises(DataError, match="data.domains: nowhere not in .* choose from"):
+        datasets.from_corpus(tiny[0], LogMelConfig(), 1.0, domains="nowhere")
+
+
 def test_client_statistics_agree_with_the_manifest(tiny):
     out, info = tiny
     c = manifest(out)

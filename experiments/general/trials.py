@@ -72,6 +72,13 @@ TRIALS = {
         "client's steps from its own size) instead of 4 steps",
         {"fl.local_steps": 0, "fl.local_epochs": 3.0},
     ),
+    # A diagnostic, not a candidate recipe: can this recipe lift family above its random init
+    # when it pretrains on instrument notes alone (the corpus's 129 programs and drum kits)?
+    "byol_groupnorm_post_norm_instruments_only": (
+        "BYOL-A in its own normalisation order, GroupNorm, pretraining on the instruments "
+        "domain alone",
+        {"data.domains": "instruments"},
+    ),
     "simclr_groupnorm": ("SimCLR (crop, gain, noise), GroupNorm", {"ssl": SIMCLR}),
     "byol_groupnorm_centralized": ("BYOL-A, GroupNorm, centralized", {"mode": "centralized"}),
     # Aggregation setups of configs/aggregators.py on the recipe.

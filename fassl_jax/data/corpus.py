@@ -62,6 +62,21 @@ def open_corpus(folder: str) -> Corpus:
     return Corpus(features, columns, tasks, info)
 
 
+def pretrain_rows(corpus: Corpus, domains: str) -> np.ndarray | None:
+    """The pretraining rows of the named domains (comma-separated); None for all of them."""
+    wanted = [d.strip() for d in domains.split(",") if d.strip()]
+    if not wanted:
+        return None
+    have = corpus.columns["domain"][: corpus.num_pretrain]
+    unknown = sorted(set(wanted) - set(have))
+    if unknown:
+        raise DataError(
+            f"data.domains: {', '.join(unknown)} not in this corpus's pretraining clips; "
+            f"choose from {', '.join(sorted(set(have)))}"
+        )
+    return np.flatnonzero(np.isin(have, wanted))
+
+
 def check_front_end(corpus: Corpus, log_mel, clip_seconds: float) -> None:
     """The cache's log-mels must be the ones the config describes (log_mel: a LogMelConfig;
     a setting a cache does not record is at its default)."""

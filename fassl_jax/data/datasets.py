@@ -66,18 +66,25 @@ def from_audioset(data: AudioSet, source: str) -> Dataset:
     return Dataset(pretrain.audio, pretrain, eval_clips, tasks, mean, std)
 
 
-def from_corpus(folder: str, log_mel: LogMelConfig, clip_seconds: float) -> Dataset:
+def from_corpus(
+    folder: str, log_mel: LogMelConfig, clip_seconds: float, domains: str = ""
+) -> Dataset:
+    """`domains` (comma-separated, empty: all) keeps only those domains' pretraining clips
+    (and so their clients); the tasks are the corpus's whole, whatever was pretrained on."""
     c = corpus_lib.open_corpus(folder)
     corpus_lib.check_front_end(c, log_mel, clip_seconds)
     n = c.num_pretrain
-    pool = c.features[:n]  # a view of the memory map: nothing is read yet
+    keep = corpus_lib.pretrain_rows(c, domains)
+    # All rows: a view of the memory map, nothing read yet; some domains: read into memory.
+    pool = c.features[:n] if keep is None else np.asarray(c.features[keep])
+    keep = slice(0, n) if keep is None else keep
     label_columns = [
         k for k in c.columns if k not in ("clip", "origin", "synthetic") and ":" not in k
     ]
     labels, classes = {}, {}
     for name in label_columns:
-        labels[name], classes[name] = encode_labels(list(c.columns[name][:n]))
-    pretrain = AudioSet(pool, labels, classes, c.columns["split"][:n], client_label="client")
+        labels[name], classes[name] = encode_labels(list(c.columns[name][keep]))
+    pretrain = AudioSet(pool, labels, classes, c.columns["split"][keep], client_label="client")
 
     roles = ("gallery", *QUERY_SPLITS)
     ids = {task: {role: c.role_ids(task, role) for role in roles} for task in c.tasks}
