@@ -91,3 +91,18 @@ def test_the_readme_has_commands_of_every_kind():
     kinds = {tuple(check_command(c)[0][2:3]) for c in COMMANDS if check_command(c)[0]}
     assert {("fassl_jax.main",), ("fassl_jax.study",), ("fassl_jax.evaluate",)} <= kinds
     assert len(COMMANDS) > 20
+
+
+def test_the_readme_paper_findings_quote_the_committed_tables():
+    """Every Recall@1 or difference the README's findings on the corpus study quote
+    (0.687, +0.061 ± 0.010, [-0.118, -0.003]) is in experiments/paper/results.md."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        readme = f.read()
+    section = re.search(r"### The paper's study on the corpus\n(.*?)\n### ", readme, re.S)
+    assert section is not None, "README.md lacks the corpus study's findings"
+    with open(os.path.join(REPO, "experiments", "paper", "results.md")) as f:
+        tables = f.read()
+    quoted = re.findall(r"[+-]?\d\.\d{3}(?: ± \d\.\d{3})?", section.group(1))
+    assert len(quoted) > 20
+    missing = sorted({q for q in quoted if q not in tables})
+    assert not missing, f"README quotes numbers the tables lack: {missing}"
