@@ -78,6 +78,8 @@ def test_paired_comparisons_are_differences_within_a_seed_then_over_seeds(finish
         md = f.read()
     assert "| simclr-ldawa-natural |" in md and "| simclr-centralized |" in md
     assert "## Paired comparisons" in md
+    # what the federated and centralized cells hold equal, in the grid's own words
+    assert f"Held equal between federated and centralized cells: {GRID.held_equal}" in md
     for png in ("recall_pattern.png", "recall_source.png", "grid.png"):
         with open(os.path.join(workdir, png), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
