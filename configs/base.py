@@ -21,7 +21,7 @@ def get_config():
         cache_dir="",  # log-mel cache; empty: $FASSL_CACHE_DIR or ~/.cache/fassl_jax; "none": off
         pool="auto",  # resident | cohort (each round reads only its clips) | auto: by pool_gb
         pool_gb=4.0,  # auto: the float32 pool stays on the devices when it fits in this
-        domains="",  # corpus: pretrain on these domains only (comma-separated; empty: all)
+        domains="",  # corpus: pretrain on these domains only (comma-separated; read into memory)
     )
     # log(mel + eps), 16 kHz, n_fft 1024, hop 160; mel_scale "slaney" | "htk", mel_norm
     # "slaney" | "none" (BYOL-A's torchaudio front end: htk, none).

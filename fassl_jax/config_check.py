@@ -244,6 +244,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           "mode='centralized'")  # fmt: skip
     if config.fl.over_select < 0:
         raise ConfigError(f"config.fl.over_select must be >= 0 (got {config.fl.over_select})")
+    domains = config.data.get("domains", "")  # workdirs from before the option lack it
+    if domains and config.data.source != "corpus":
+        raise ConfigError(
+            f"config.data.domains={domains!r} picks a corpus's domains; it needs "
+            "data.source='corpus' (or set it to '')"
+        )
+    if domains and not domains.replace(",", "").strip():
+        raise ConfigError(
+            f"config.data.domains={domains!r} names no domain; e.g. 'instruments' (or '' for all)"
+        )
     if config.partition.size_sigma < 0:
         raise ConfigError(
             f"config.partition.size_sigma must be >= 0 (got {config.partition.size_sigma})"

@@ -66,9 +66,8 @@ def load_log_mels(config: ml_collections.ConfigDict) -> AudioSet:
 def load_dataset(config: ml_collections.ConfigDict) -> datasets.Dataset:
     d = config.data
     if d.source == "corpus":  # a data_prep feature cache, memory-mapped
-        return datasets.from_corpus(
-            d.dir, log_mel_config(config), d.clip_seconds, d.get("domains", "")
-        )
+        domains = d.get("domains", "")  # workdirs from before the option lack it
+        return datasets.from_corpus(d.dir, log_mel_config(config), d.clip_seconds, domains)
     return datasets.from_audioset(load_log_mels(config), d.source)
 
 

@@ -31,6 +31,7 @@ BAD = [
     ("barlow_twins", "ssl.lambda_offdiag", -1.0, "config.ssl.lambda_offdiag must be >= 0.0"),
     ("simclr", "fl.dropout", 1.5, "config.fl.dropout must be in [0, 1]"),
     ("simclr", "fl.attack", "bribe", "config.fl.attack='bribe' is not known"),
+    ("simclr", "data.domains", "instruments", "it needs data.source='corpus'"),
 ]
 
 
@@ -60,3 +61,10 @@ def test_bad_values_name_the_key(method, key, value, message):
 @pytest.mark.parametrize("method", ["simclr", "barlow_twins", "acop", "byol_a"])
 def test_the_methods_tiny_configs_pass(method):
     config_check.validate(tiny_config(method))
+
+
+def test_data_domains_that_name_no_domain_are_an_error():
+    c = tiny_config("simclr")
+    c.data.source, c.data.domains = "corpus", " , "
+    with pytest.raises(ConfigError, match="config.data.domains=' , ' names no domain"):
+        config_check.validate(c)

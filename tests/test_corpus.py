@@ -200,9 +200,17 @@ def test_pretraining_on_some_domains_keeps_their_clips_and_clients_and_every_tas
     names = c.columns["client"][rows]
     parts = partitions.natural(data.pretrain, np.random.default_rng(0))
     assert sorted(names[p[0]] for p in parts) == sorted(set(names))
+    kept_clips = np.asarray(c.features[rows], np.float64)
+    assert data.input_mean == pytest.approx(kept_clips.mean(), rel=1e-4)  # the kept pool's
+    assert data.input_std == pytest.approx(kept_clips.std(), rel=1e-4)
+    assert abs(data.input_mean - whole.input_mean) > 1e-3
+    np.testing.assert_array_equal(data.eval_clips, whole.eval_clips)
     for name, task in whole.tasks.items():  # scored on the whole corpus's tasks all the same
         np.testing.assert_array_equal(data.tasks[name].gallery, task.gallery)
-        np.testing.assert_array_equal(data.eval_clips, whole.eval_clips)
+        for split in ("select", "test"):
+            np.testing.assert_array_equal(
+                data.tasks[name].queries[split][0], task.queries[split][0]
+            )
     with pytest.raises(DataError, match="data.domains: nowhere not in .* choose from"):
         datasets.from_corpus(tiny[0], LogMelConfig(), 1.0, domains="nowhere")
 

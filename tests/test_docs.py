@@ -93,16 +93,65 @@ def test_the_readme_has_commands_of_every_kind():
     assert len(COMMANDS) > 20
 
 
-def test_the_readme_paper_findings_quote_the_committed_tables():
-    """Every Recall@1 or difference the README's findings on the corpus study quote
-    (0.687, +0.061 ± 0.010, [-0.118, -0.003]) is in experiments/paper/results.md."""
+def _paper_findings() -> str:
     with open(os.path.join(REPO, "README.md")) as f:
         readme = f.read()
     section = re.search(r"### The paper's study on the corpus\n(.*?)\n### ", readme, re.S)
     assert section is not None, "README.md lacks the corpus study's findings"
+    return " ".join(section.group(1).split())  # one line: sentences wrap anywhere
+
+
+def test_the_readme_paper_findings_quote_the_committed_tables():
+    """Every difference with its interval (+0.061 ± 0.010 [+0.037, +0.085]), mean ± sd and
+    Recall@1 the README's findings on the corpus study quote is in
+    experiments/paper/results.md."""
+    findings = _paper_findings()
     with open(os.path.join(REPO, "experiments", "paper", "results.md")) as f:
         tables = f.read()
-    quoted = re.findall(r"[+-]?\d\.\d{3}(?: ± \d\.\d{3})?", section.group(1))
-    assert len(quoted) > 20
-    missing = sorted({q for q in quoted if q not in tables})
+    number = r"[+-]?\d\.\d{3}"
+    with_interval = re.findall(rf"{number} ± \d\.\d{{3}} \[{number}, {number}\]", findings)
+    quoted = with_interval + re.findall(rf"{number}(?: ± \d\.\d{{3}})?", findings)
+    assert len(with_interval) >= 8
+    missing = sorted(
+        {q for q in quoted if q.replace(" [", " | [") not in tables and q not in tables}
+    )
     assert not missing, f"README quotes numbers the tables lack: {missing}"
+
+
+def test_the_readme_paper_findings_count_what_the_tables_hold():
+    """The counts the findings rest on, recounted from claims.csv and comparisons.csv."""
+    import collections
+    import csv
+
+    findings = _paper_findings()
+    folder = os.path.join(REPO, "experiments", "paper")
+    with open(os.path.join(folder, "claims.csv")) as f:
+        claims = list(csv.DictReader(f))
+    with open(os.path.join(folder, "comparisons.csv")) as f:
+        comparisons = list(csv.DictReader(f))
+
+    def verdicts(rows):
+        return collections.Counter(r["verdict"] for r in rows), len(rows)
+
+    v, n = verdicts([r for r in claims if r["claim"] == "federated - centralized"])
+    assert (
+        f"higher in {v['higher']} of the {n} method x task comparisons, lower in {v['lower']} "
+        f"and within the interval in {v['within interval']}"
+    ) in findings
+    picks = [r for r in claims if r["claim"] == "FASSL pick - last round"]
+    v, n = verdicts(picks)
+    assert all(float(r["mean_difference"]) > 0 for r in picks)
+    assert f"its mean was positive in all {n} setting x task cells" in findings
+    assert (
+        f"its interval excluded zero in {v['higher']}, was within it in the other "
+        f"{v['within interval']}, and never showed the pick lower"
+    ) in findings and v["lower"] == 0
+    v, n = verdicts([r for r in claims if r["claim"] == "best round - FASSL pick"])
+    assert f"excluding zero in {v['higher']} of {n}" in findings
+    family = [
+        r for r in comparisons
+        if r["claim"] == "minus random init" and r["task"] == "family" and r["b"] == "random init"
+    ]  # fmt: skip
+    v, n = verdicts(family)
+    assert v["higher"] == 0 and "no setting scored above the random-init encoder" in findings
+    assert f"{v['lower']} of the {n} settings lower" in findings

@@ -187,7 +187,7 @@ def test_fedvssl_mixes_batchnorm_statistics_with_the_params_weights(
 
         want_params = half(want_params, start.params)
         want_state = half(want_state, start.model_state)
-    rule = aggregators.fedvssl(alpha=alpha, beta=beta)
+    rule = aggregators.loss_based() if alpha == 1.0 else aggregators.fedvssl(alpha, beta)
     agg_state = aggregators.RoundCount(jnp.asarray(rounds_before, jnp.int32))
     state = init_state(plain)._replace(agg_state=agg_state)
     got, _ = run_round(tiny_method(dropout=0.0), examples, cohort, state=state, aggregator=rule)

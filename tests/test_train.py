@@ -554,3 +554,5 @@ def test_a_run_from_before_an_option_existed_matches_that_options_default(tmp_pa
     assert train.config_differences(str(tmp_path), config) == []
     config.ssl.filter_db = 6.0
     assert train.config_differences(str(tmp_path), config) == ["ssl.filter_db"]
+    config.ssl.filter_db, config.data.domains = 0.0, "instruments"  # another pretraining pool
+    assert train.config_differences(str(tmp_path), config) == ["data.domains"]

@@ -73,7 +73,8 @@ TRIALS = {
         {"fl.local_steps": 0, "fl.local_epochs": 3.0},
     ),
     # A diagnostic, not a candidate recipe: can this recipe lift family above its random init
-    # when it pretrains on instrument notes alone (the corpus's 129 programs and drum kits)?
+    # when it pretrains on instrument notes alone (the pretraining soundfont's 128 programs
+    # and its drum kits)?
     "byol_groupnorm_post_norm_instruments_only": (
         "BYOL-A in its own normalisation order, GroupNorm, pretraining on the instruments "
         "domain alone",

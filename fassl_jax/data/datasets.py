@@ -74,17 +74,19 @@ def from_corpus(
     c = corpus_lib.open_corpus(folder)
     corpus_lib.check_front_end(c, log_mel, clip_seconds)
     n = c.num_pretrain
-    keep = corpus_lib.pretrain_rows(c, domains)
-    # All rows: a view of the memory map, nothing read yet; some domains: read into memory.
-    pool = c.features[:n] if keep is None else np.asarray(c.features[keep])
-    keep = slice(0, n) if keep is None else keep
+    picked = corpus_lib.pretrain_rows(c, domains)
+    # The whole pool is a contiguous slice, a view of the memory map that reads nothing yet.
+    # Some domains' rows are scattered, and the cohort pool reads clips by position, so
+    # those rows are read into host memory once, not streamed (configs/base.py says so).
+    pool = c.features[:n] if picked is None else np.asarray(c.features[picked])
+    rows = slice(0, n) if picked is None else picked
     label_columns = [
         k for k in c.columns if k not in ("clip", "origin", "synthetic") and ":" not in k
     ]
     labels, classes = {}, {}
     for name in label_columns:
-        labels[name], classes[name] = encode_labels(list(c.columns[name][keep]))
-    pretrain = AudioSet(pool, labels, classes, c.columns["split"][keep], client_label="client")
+        labels[name], classes[name] = encode_labels(list(c.columns[name][rows]))
+    pretrain = AudioSet(pool, labels, classes, c.columns["split"][rows], client_label="client")
 
     roles = ("gallery", *QUERY_SPLITS)
     ids = {task: {role: c.role_ids(task, role) for role in roles} for task in c.tasks}
