@@ -8,15 +8,9 @@ pitch), and family Recall@1 when same-pitch notes are left out of the gallery.
 """
 
 import argparse
-import os
-import sys
 
+import encoders as encoders_lib  # experiments/general/encoders.py, beside this script
 import numpy as np
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # the repository root
-
-from configs import general  # noqa: E402
 
 
 def main() -> None:
@@ -24,32 +18,15 @@ def main() -> None:
     p.add_argument("--data_dir", required=True)
     p.add_argument("--workdir", default="", help="a run of configs/general.py (optional)")
     args = p.parse_args()
-    import jax
-
-    from fassl_jax import build, train
-    from fassl_jax.checkpoints import Checkpointer
     from fassl_jax.eval import retrieval
-    from fassl_jax.models.heads import encoder_variables
 
-    c = general.get_config("quick")
-    c.data.dir = args.data_dir
-    data = train.load_dataset(c)
-    method = build.build_method(c, data.input_mean, data.input_std, per_client_kernels=False)
-    _, server_tx, aggregator = build.build_optimizers(c)
-    state = build.init_state(c, method, server_tx, aggregator)
-    encoders = {"random init": encoder_variables({"params": state.params, **state.model_state})}
-    if args.workdir:
-        restored, _, _ = Checkpointer(args.workdir).restore(state)
-        encoders[f"{args.workdir} (latest)"] = encoder_variables(
-            {"params": restored.params, **restored.model_state}
-        )
+    data, embed, encoders = encoders_lib.load("quick", args.data_dir, args.workdir)
     family, pitch = data.tasks["family"], data.tasks["pitch"]
     ids, labels = family.queries["select"]
     assert np.array_equal(family.gallery, pitch.gallery)  # one gallery, two labellings
     assert np.array_equal(ids, pitch.queries["select"][0])
     query_pitch = pitch.queries["select"][1]
     same_pitch = pitch.gallery_labels[None, :] == query_pitch[:, None]  # [Q, G]
-    embed = jax.jit(lambda v, x: method.model.encoder.apply(v, x, train=False))
     print("| encoder | family R@1 | nearest has the query's pitch | misses at the query's "
           "pitch | family R@1 without same-pitch notes |")  # fmt: skip
     print("|---|---|---|---|---|")

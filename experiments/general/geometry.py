@@ -9,15 +9,9 @@ of the gallery's variance along its first principal direction).
 """
 
 import argparse
-import os
-import sys
 
+import encoders as encoders_lib  # experiments/general/encoders.py, beside this script
 import numpy as np
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # the repository root
-
-from configs import general  # noqa: E402
 
 TASKS = ("family", "pitch", "word", "voice")
 
@@ -35,25 +29,11 @@ def main() -> None:
     p.add_argument("--data_dir", required=True)
     p.add_argument("--workdir", required=True, help="a run of configs/general.py")
     args = p.parse_args()
-    import jax
-
-    from fassl_jax import build, train
-    from fassl_jax.checkpoints import Checkpointer
     from fassl_jax.eval import retrieval
-    from fassl_jax.models.heads import encoder_variables
 
-    c = general.get_config("full")
-    c.data.dir = args.data_dir
-    data = train.load_dataset(c)
-    method = build.build_method(c, data.input_mean, data.input_std, per_client_kernels=False)
-    _, server_tx, aggregator = build.build_optimizers(c)
-    state = build.init_state(c, method, server_tx, aggregator)
-    restored, _, _ = Checkpointer(args.workdir).restore(state)
-    encoders = {
-        "random init": encoder_variables({"params": state.params, **state.model_state}),
-        "trained (latest)": encoder_variables({"params": restored.params, **restored.model_state}),
-    }
-    embed = jax.jit(lambda v, x: method.model.encoder.apply(v, x, train=False))
+    data, embed, encoders = encoders_lib.load(
+        "full", args.data_dir, args.workdir, "trained (latest)"
+    )
     print("| task | encoder | raw cosine | centred | standardised | mean cosine | first PC |")
     print("|---|---|---|---|---|---|---|")
     for task in TASKS:
